@@ -1,0 +1,75 @@
+"""Fake quantization in plain PyTorch autograd: the test oracle of the kernels and their fallback.
+
+Same contract as the kernels: the input is viewed as [outer, channels, inner] with one scale and
+zero point per channel; q = clamp(round_half_even(x * (1 / s)) + z, qmin, qmax), out = (q - z) * s.
+Gradients are LSQ's (LSQ+ for the zero point), computed by autograd through straight-through rounding.
+"""
+import torch
+from torch import Tensor
+
+#: Scales below this (zero and negatives included) are clamped to it; the gradient passes through.
+MIN_SCALE = 1e-8
+
+
+def _round(t: Tensor) -> Tensor:
+    """Round half to even (kept as a module attribute so tests can smooth it for gradcheck)."""
+    return torch.round(t)
+
+
+# Straight-through helpers are written as `exact forward value + (t - t.detach())`, so the forward
+# value is bit-exact (t + (round(t) - t) can be off by one ulp and flip a clamp decision).
+def _straight_through(t: Tensor, forward_value: Tensor) -> Tensor:
+    return forward_value.detach() + (t - t.detach())
+
+
+def _scale_grad(t: Tensor, factor: float) -> Tensor:
+    """Identity whose gradient is multiplied by `factor` (LSQ's gradient scale)."""
+    return t.detach() + (t - t.detach()) * factor
+
+
+def fake_quant(x: Tensor, scale: Tensor, zero_point: Tensor | None, channels: int, inner: int,
+               quant_min: int, quant_max: int, grad_factor: float = 1.0) -> Tensor:
+    """Fake-quantize `x` viewed as [outer, channels, inner] with per-channel scale and zero point."""
+    shape, dtype = x.shape, x.dtype
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    xf = x.to(compute).reshape(-1, channels, inner)
+    nan = torch.isnan(xf)
+    xs = xf.nan_to_num(0.0)  # NaN -> 0 (restored below), +-inf -> +-max: all gradients stay finite
+    s = _scale_grad(scale.to(compute).reshape(1, channels, 1), grad_factor)
+    s = _straight_through(s, s.clamp_min(MIN_SCALE))
+    if zero_point is None:
+        z = torch.zeros((), dtype=compute, device=x.device)
+    else:
+        z = _scale_grad(zero_point.to(compute).reshape(1, channels, 1), grad_factor)
+        z = _straight_through(z, _round(z.clamp(quant_min, quant_max)).nan_to_num(0.0))
+    v = (xs * (1.0 / s)).clamp(-2.0**22, 2.0**22)  # infinities -> far outside any range, finite
+    level = _straight_through(v, _round(v)) + z
+    # torch.clamp passes no gradient at the bounds themselves; levels equal to a bound are in range.
+    lo, hi = (torch.tensor(b, dtype=compute, device=x.device) for b in (quant_min, quant_max))
+    q = torch.where(level < lo, lo, torch.where(level > hi, hi, level))
+    out = (q - z) * s
+    out = torch.where(nan, xf.detach(), out)
+    return out.reshape(shape).to(dtype)
+
+
+def token_qparams(x: Tensor, quant_min: int, quant_max: int, symmetric: bool) -> tuple[Tensor, Tensor]:
+    """Per-row scale and zero point over the last dim, ignoring non-finite values."""
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = x.detach().to(compute)
+    xf = torch.where(torch.isfinite(xf), xf, torch.zeros((), dtype=compute, device=x.device))
+    rows = xf.reshape(-1, x.shape[-1])
+    lo, hi = rows.amin(-1).clamp_max(0), rows.amax(-1).clamp_min(0)
+    if symmetric:
+        scale = (torch.maximum(-lo, hi) / quant_max).clamp_min(MIN_SCALE)
+        return scale, torch.zeros_like(scale)
+    scale = ((hi - lo) / (quant_max - quant_min)).clamp_min(MIN_SCALE)
+    zero = (quant_min - torch.round(lo / scale)).clamp(quant_min, quant_max)
+    return scale, zero
+
+
+def fake_quant_per_token(x: Tensor, quant_min: int, quant_max: int, symmetric: bool = True) -> Tensor:
+    """Dynamic per-token fake quantization: one scale per row of the last dim, straight-through grad."""
+    if x.numel() == 0:
+        return x.clone()
+    scale, zero = token_qparams(x, quant_min, quant_max, symmetric)
+    return fake_quant(x, scale, zero, scale.numel(), x.shape[-1], quant_min, quant_max)

@@ -1,0 +1,2 @@
+"""Version of mmvitq."""
+__version__ = '0.1.0'
