@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 CUDA=${CUDA:-0}
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip install -q -c constraints.txt)
 log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# pip, minus this machine's "Location ... is ignored" notices about local find-links folders.
+pip_q() { "$PY" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
+PIP=(pip_q install -q -c constraints.txt)
 
 [ -x "$PY" ] || { log "creating $VENV"; python3.11 -m venv "$VENV"; }
 
@@ -31,18 +33,18 @@ if ! "$PY" -c "$check_mmcv" 2>/dev/null; then
   if ! ls "$cache"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
     src=$(mktemp -d)
     log "building mmcv 2.1.0 with ops from its sdist (10-20 min on 2 cores) into $cache"
-    "$PY" -m pip download -q --no-deps --no-binary mmcv --no-build-isolation -d "$src" mmcv==2.1.0
+    pip_q download -q --no-deps --no-binary mmcv --no-build-isolation -d "$src" mmcv==2.1.0
     tar -xzf "$src"/mmcv-2.1.0.tar.gz -C "$src"
     # torch 2.14 headers require C++20; mmcv 2.1.0 forces -std=c++17.
     sed -i 's/c++17/c++20/g' "$src/mmcv-2.1.0/setup.py"
     mkdir -p "$cache"
     cuda_env=(); [ "$CUDA" = 1 ] && cuda_env=(FORCE_CUDA=1 CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}")
     env MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${cuda_env[@]}" \
-      "$PY" -m pip wheel -q --no-build-isolation --no-deps -w "$cache" "$src/mmcv-2.1.0"
+      pip_q wheel -q --no-build-isolation --no-deps -w "$cache" "$src/mmcv-2.1.0"
     rm -rf "$src"
   fi
   log "installing mmcv from $cache"
-  "$PY" -m pip install -q --no-deps --force-reinstall "$cache"/mmcv-2.1.0-*.whl
+  pip_q install -q --no-deps --force-reinstall "$cache"/mmcv-2.1.0-*.whl
   "$PY" -c "$check_mmcv"
 fi
 log "python stack ready"
