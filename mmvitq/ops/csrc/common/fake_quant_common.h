@@ -6,10 +6,12 @@
 #ifndef MMVITQ_FAKE_QUANT_COMMON_H
 #define MMVITQ_FAKE_QUANT_COMMON_H
 
+// static: each translation unit keeps its own copy, so the AVX2 unit's copies (compiled for
+// another target) are never merged with the baseline ones by the linker.
 #if defined(__CUDACC__)
-#define MMVITQ_HD __host__ __device__ __forceinline__
+#define MMVITQ_HD static __host__ __device__ __forceinline__
 #else
-#define MMVITQ_HD inline
+#define MMVITQ_HD static inline
 #endif
 
 namespace mmvitq {

@@ -8,15 +8,36 @@
 #include <algorithm>
 #include <vector>
 
-#include "fake_quant_common.h"
+#include "fake_quant_kernels.h"
 
 using at::Tensor;
 
 namespace mmvitq {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+KernelTable<float> avx2_float_kernels();  // fake_quant_avx2.cpp
+#endif
+
 namespace {
 
 constexpr int64_t kBlock = 16384;  // elements per work item
-constexpr int kLanes = 16;         // independent accumulators: vectorisable, order-fixed sums
+
+// float32 runs the AVX2 build of the kernels when the processor has it; other dtypes the baseline.
+template <typename T>
+KernelTable<T> kernels() {
+  return make_kernels<T>();
+}
+
+template <>
+KernelTable<float> kernels<float>() {
+  static const KernelTable<float> table = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) return avx2_float_kernels();
+#endif
+    return make_kernels<float>();
+  }();
+  return table;
+}
 
 // Per-channel parameters as three arrays (structure of arrays, so the channel loop vectorises).
 struct ChannelParams {
@@ -31,7 +52,6 @@ struct ChannelParams {
       scale[i] = p.scale, inv_scale[i] = p.inv_scale, zero[i] = p.zero_point;
     }
   }
-  QParams operator[](int64_t c) const { return {scale[c], inv_scale[c], zero[c]}; }
 };
 
 // Work split for [outer, C, inner]: with inner == 1 an item is a block of whole rows of C
@@ -54,74 +74,43 @@ struct Split {
 };
 
 template <typename scalar_t>
-void forward_impl(const scalar_t* x, scalar_t* y, const ChannelParams& cp, const Split& sp,
-                  float qmin, float qmax) {
+void forward_impl(const scalar_t* x, scalar_t* y, const ChannelParams& cp, const Split& sp, float qmin,
+                  float qmax) {
+  const float *s = cp.scale.data(), *inv = cp.inv_scale.data(), *z = cp.zero.data();
+  const KernelTable<scalar_t> k = kernels<scalar_t>();
   at::parallel_for(0, sp.items, sp.grain(), [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       if (sp.inner == 1) {
-        const int64_t o_end = std::min(sp.outer, (item + 1) * sp.rows_per_item);
-        for (int64_t o = item * sp.rows_per_item; o < o_end; ++o) {
-          const scalar_t* xr = x + o * sp.C;
-          scalar_t* yr = y + o * sp.C;
-          for (int64_t c = 0; c < sp.C; ++c)
-            yr[c] = static_cast<scalar_t>(fake_quant_value(static_cast<float>(xr[c]), cp[c], qmin, qmax));
-        }
+        const int64_t o = item * sp.rows_per_item, rows = std::min(sp.rows_per_item, sp.outer - o);
+        k.forward_rows(x + o * sp.C, y + o * sp.C, rows, sp.C, s, inv, z, qmin, qmax);
       } else {
-        const int64_t row = item / sp.chunks, start = (item % sp.chunks) * kBlock;
-        const int64_t n = std::min(kBlock, sp.inner - start);
-        const QParams p = cp[row % sp.C];
-        const scalar_t* xr = x + row * sp.inner + start;
-        scalar_t* yr = y + row * sp.inner + start;
-        for (int64_t i = 0; i < n; ++i)
-          yr[i] = static_cast<scalar_t>(fake_quant_value(static_cast<float>(xr[i]), p, qmin, qmax));
+        const int64_t row = item / sp.chunks, start = (item % sp.chunks) * kBlock, c = row % sp.C;
+        const int64_t off = row * sp.inner + start;
+        k.forward_span(x + off, y + off, std::min(kBlock, sp.inner - start), QParams{s[c], inv[c], z[c]}, qmin, qmax);
       }
     }
   });
 }
 
-template <typename scalar_t, bool kParamGrads>
-void backward_impl(const scalar_t* dy, const scalar_t* x, scalar_t* dx, const ChannelParams& cp,
-                   const Split& sp, float qmin, float qmax, float* part_s, float* part_z) {
+template <typename scalar_t>
+void backward_impl(const scalar_t* dy, const scalar_t* x, scalar_t* dx, const ChannelParams& cp, const Split& sp,
+                   float qmin, float qmax, bool param_grads, float* part_s, float* part_z) {
+  const float *s = cp.scale.data(), *inv = cp.inv_scale.data(), *z = cp.zero.data();
+  const KernelTable<scalar_t> k = kernels<scalar_t>();
+  const auto rows_fn = k.backward_rows[param_grads];
+  const auto span_fn = k.backward_span[param_grads];
   at::parallel_for(0, sp.items, sp.grain(), [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       if (sp.inner == 1) {  // partials: [items, C]
-        float* ps = part_s + item * sp.C;
-        float* pz = part_z + item * sp.C;
-        const int64_t o_end = std::min(sp.outer, (item + 1) * sp.rows_per_item);
-        for (int64_t o = item * sp.rows_per_item; o < o_end; ++o) {
-          const int64_t off = o * sp.C;
-          for (int64_t c = 0; c < sp.C; ++c) {
-            ElemGrad g = fake_quant_grad(static_cast<float>(dy[off + c]),
-                                         static_cast<float>(x[off + c]), cp[c], qmin, qmax);
-            dx[off + c] = static_cast<scalar_t>(g.dx);
-            if (kParamGrads) ps[c] += g.dscale, pz[c] += g.dzero;
-          }
-        }
+        const int64_t o = item * sp.rows_per_item, rows = std::min(sp.rows_per_item, sp.outer - o);
+        rows_fn(dy + o * sp.C, x + o * sp.C, dx + o * sp.C, rows, sp.C, s, inv, z, qmin,
+                                             qmax, part_s + item * sp.C, part_z + item * sp.C);
       } else {  // partials: [items]
-        const int64_t row = item / sp.chunks, start = (item % sp.chunks) * kBlock;
-        const int64_t n = std::min(kBlock, sp.inner - start), off = row * sp.inner + start;
-        const QParams p = cp[row % sp.C];
-        float as[kLanes] = {0.f}, az[kLanes] = {0.f};
-        int64_t i = 0;
-        for (; i + kLanes <= n; i += kLanes) {
-          for (int j = 0; j < kLanes; ++j) {
-            ElemGrad g = fake_quant_grad(static_cast<float>(dy[off + i + j]),
-                                         static_cast<float>(x[off + i + j]), p, qmin, qmax);
-            dx[off + i + j] = static_cast<scalar_t>(g.dx);
-            as[j] += g.dscale, az[j] += g.dzero;
-          }
-        }
-        for (int j = 0; i < n; ++i, ++j) {
-          ElemGrad g = fake_quant_grad(static_cast<float>(dy[off + i]), static_cast<float>(x[off + i]),
-                                       p, qmin, qmax);
-          dx[off + i] = static_cast<scalar_t>(g.dx);
-          as[j] += g.dscale, az[j] += g.dzero;
-        }
-        if (kParamGrads) {
-          float s = 0.f, z = 0.f;
-          for (int j = 0; j < kLanes; ++j) s += as[j], z += az[j];
-          part_s[item] = s, part_z[item] = z;
-        }
+        const int64_t row = item / sp.chunks, start = (item % sp.chunks) * kBlock, c = row % sp.C;
+        const int64_t off = row * sp.inner + start;
+        const SpanGrad sums = span_fn(dy + off, x + off, dx + off, std::min(kBlock, sp.inner - start),
+                                      QParams{s[c], inv[c], z[c]}, qmin, qmax);
+        if (param_grads) part_s[item] = sums.dscale, part_z[item] = sums.dzero;
       }
     }
   });
@@ -166,9 +155,8 @@ std::vector<Tensor> fake_quant_backward_cpu(const Tensor& dy, const Tensor& x, c
   const int64_t n_part = param_grads ? (inner == 1 ? sp.items * channels : sp.items) : 0;
   std::vector<float> part_s(n_part, 0.f), part_z(n_part, 0.f);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fake_quant_backward_cpu", [&] {
-    auto run = param_grads ? backward_impl<scalar_t, true> : backward_impl<scalar_t, false>;
-    run(dy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(), cp, sp, qmin, qmax,
-        part_s.data(), part_z.data());
+    backward_impl<scalar_t>(dy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(), cp, sp, qmin,
+                            qmax, param_grads, part_s.data(), part_z.data());
   });
   if (param_grads) {
     reduce_partials(sp, part_s, ds.data_ptr<float>(), grad_factor);
@@ -191,10 +179,11 @@ std::vector<Tensor> fake_quant_per_token_forward_cpu(const Tensor& x, int64_t qm
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fake_quant_per_token_cpu", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
+    const KernelTable<scalar_t> k = kernels<scalar_t>();
     at::parallel_for(0, rows, std::max<int64_t>(1, kBlock / len), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const scalar_t* xr = xp + r * len;
-        scalar_t* yr = yp + r * len;
+        const scalar_t* __restrict__ xr = xp + r * len;
+        scalar_t* __restrict__ yr = yp + r * len;
         // Non-finite values count as 0, which the range [min(x, 0), max(x, 0)] holds anyway.
         float lo[kLanes] = {0.f}, hi[kLanes] = {0.f};
         int64_t i = 0;
@@ -215,9 +204,7 @@ std::vector<Tensor> fake_quant_per_token_forward_cpu(const Tensor& x, int64_t qm
         float mn = 0.f, mx = 0.f;
         for (int j = 0; j < kLanes; ++j) mn = lo[j] < mn ? lo[j] : mn, mx = hi[j] > mx ? hi[j] : mx;
         token_qparams(mn, mx, fmin, fmax, symmetric, sp + r, zp + r);
-        const QParams p = make_qparams(sp[r], zp[r], fmin, fmax);
-        for (int64_t k = 0; k < len; ++k)
-          yr[k] = static_cast<scalar_t>(fake_quant_value(static_cast<float>(xr[k]), p, fmin, fmax));
+        k.forward_span(xr, yr, len, make_qparams(sp[r], zp[r], fmin, fmax), fmin, fmax);
       }
     });
   });
