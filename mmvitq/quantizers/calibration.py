@@ -1,0 +1,41 @@
+"""Post-training calibration: let every quantizer of a model observe a few batches, then freeze its range."""
+from contextlib import contextmanager
+from typing import Iterator
+
+from torch import nn
+
+from .base import BaseQuantizer
+
+
+def _quantizers(model: nn.Module) -> list[BaseQuantizer]:
+    return [m for m in model.modules() if isinstance(m, BaseQuantizer)]
+
+
+@contextmanager
+def calibration(model: nn.Module) -> Iterator[nn.Module]:
+    """Calibrate the quantizers of `model` on the batches run inside the context.
+
+    Inside, every quantizer observes its inputs and returns them unchanged (the model runs in float);
+    on exit, each quantizer that saw at least one batch freezes its scale and zero point and is marked
+    calibrated. If the block raises, the statistics are discarded and nothing is frozen. Typical use::
+
+        with torch.no_grad(), calibration(model):
+            for batch in itertools.islice(loader, num_batches):
+                model(batch)
+    """
+    quantizers = _quantizers(model)
+    for quantizer in quantizers:
+        quantizer.start_observing()
+    completed = False
+    try:
+        yield model
+        completed = True
+    finally:
+        for quantizer in quantizers:
+            quantizer.stop_observing(freeze=completed)
+
+
+def reset_calibration(model: nn.Module) -> None:
+    """Mark every quantizer of `model` uncalibrated, so the next calibration (or first batch) re-derives it."""
+    for quantizer in _quantizers(model):
+        quantizer.reset()
