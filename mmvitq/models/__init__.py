@@ -1,0 +1,10 @@
+"""Quantized modules, the qconfig, quantize_model and the quantized backbones."""
+from .backbones import QuantDetSwinTransformer, QuantSwinTransformer, QuantVisionTransformer
+from .modules import QuantAttentionCore, QuantConv2d, QuantLinear, QuantMatMul
+from .qconfig import QConfig
+from .quantize import quantize_model
+
+__all__ = [
+    'QConfig', 'quantize_model', 'QuantLinear', 'QuantConv2d', 'QuantMatMul', 'QuantAttentionCore',
+    'QuantVisionTransformer', 'QuantSwinTransformer', 'QuantDetSwinTransformer'
+]

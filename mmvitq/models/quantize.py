@@ -1,0 +1,106 @@
+"""quantize_model(model, qconfig): swap a model's layers for quantized twins, following the family rules."""
+import inspect
+from typing import Mapping, Optional
+
+from torch import nn
+
+from ..registry import QUANTIZERS
+from .modules import QuantAttentionCore, QuantConv2d, QuantLinear, QuantMatMul
+from .qconfig import QConfig
+from .rules import RULES
+
+
+def _join(prefix: str, name: str) -> str:
+    return f'{prefix}.{name}' if prefix else name
+
+
+def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent, _, name = path.rpartition('.')
+    setattr(model.get_submodule(parent) if parent else model, name, module)
+
+
+class _Builder:
+    """Builds the quantizer of one point from the qconfig, with the shape arguments of its tensor."""
+
+    def __init__(self, qconfig: QConfig):
+        self.qconfig = qconfig
+
+    def __call__(self, path: str, module_type: str, point: str, heads_ok: bool, **shape) -> Optional[nn.Module]:
+        cfg = self.qconfig.quantizer_cfg(path, module_type, point)
+        if cfg is None:
+            return None
+        if cfg.get('granularity') == 'head' and not heads_ok:
+            allowed = ('tensor', 'channel') if point == 'weight' else ('tensor', 'channel', 'token')
+            raise ValueError(f"qconfig: granularity 'head' is not defined for the {point} point of {path} "
+                             f"({module_type}); allowed there: {allowed}")
+        if point == 'weight' and cfg.get('granularity') == 'token':
+            raise ValueError(f"qconfig: granularity 'token' is for activations, not the weight of {path}")
+        accepted = inspect.signature(QUANTIZERS.get(cfg['type'])).parameters
+        shape = {k: v for k, v in shape.items() if k in accepted}  # e.g. Log2Quantizer is per-tensor only
+        try:
+            return QUANTIZERS.build({**cfg, **shape})
+        except (ValueError, TypeError) as e:
+            raise ValueError(f'qconfig: bad quantizer for the {point} point of {path} ({module_type}): {e}') from e
+
+    def core(self, prefix: str, heads: int) -> QuantAttentionCore:
+        """Quantized q @ k^T and attn @ v of an attention block with `heads` heads."""
+        shape = dict(ch_axis=1, num_channels=heads, num_heads=heads, heads_ok=True)
+        qk, av = _join(prefix, 'qk'), _join(prefix, 'av')
+        return QuantAttentionCore(
+            QuantMatMul(self(qk, 'qk', 'q', **shape), self(qk, 'qk', 'k', **shape)),
+            QuantMatMul(self(av, 'av', 'softmax', **shape), self(av, 'av', 'v', **shape)))
+
+    def linear(self, path: str, linear: nn.Linear, module_type: str, heads: int) -> QuantLinear:
+        point = 'gelu' if module_type == 'fc2' else 'linear_input'
+        input_quant = self(path, module_type, point, heads_ok=module_type == 'proj', ch_axis=-1,
+                           num_channels=linear.in_features, num_heads=heads)
+        weight_quant = self(path, module_type, 'weight', heads_ok=module_type == 'qkv', ch_axis=0,
+                            num_channels=linear.out_features, num_heads=3 * heads)
+        return QuantLinear.from_float(linear, input_quant, weight_quant)
+
+    def conv(self, path: str, conv: nn.Conv2d, module_type: str) -> QuantConv2d:
+        input_quant = self(path, module_type, 'linear_input', heads_ok=False, ch_axis=1,
+                           num_channels=conv.in_channels, num_heads=1)
+        weight_quant = self(path, module_type, 'weight', heads_ok=False, ch_axis=0, num_channels=conv.out_channels,
+                            num_heads=1)
+        return QuantConv2d.from_float(conv, input_quant, weight_quant)
+
+
+def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None) -> nn.Module:
+    """Quantize `model` in place and return it.
+
+    Every Linear becomes a QuantLinear (typed qkv / proj / fc1 / fc2 / head / linear by the family
+    rules), the patch-embedding Conv2d a QuantConv2d, and each attention block of a known family
+    gets quantized q @ k^T and attn @ v. Other modules (LayerNorm, other convs) stay float.
+    """
+    qconfig = QConfig.from_dict(qconfig)
+    build = _Builder(qconfig)
+    types: dict[str, tuple[str, int]] = {}
+    for path, module in model.named_modules():
+        for rule in RULES:
+            types.update({_join(path, rel): t for rel, t in rule.layer_types(module).items()})
+
+    for path, module in list(model.named_modules()):
+        for rule in RULES:
+            new = rule.quantize_attention(path, module, build.core)
+            if new is not None:
+                if new is not module:
+                    _set_module(model, path, new)
+                break
+
+    for path, module in list(model.named_modules()):
+        if isinstance(module, (QuantLinear, QuantConv2d)):
+            continue
+        if isinstance(module, nn.Linear):
+            module_type, heads = types.get(path, ('linear', 1))
+            _set_module(model, path, build.linear(path, module, module_type, heads))
+        elif isinstance(module, nn.Conv2d) and path in types:
+            _set_module(model, path, build.conv(path, module, types[path][0]))
+
+    paths = dict(model.named_modules())
+    unknown = [p for p in qconfig.overrides if p not in paths]
+    if unknown:
+        quantized = [p for p, m in paths.items() if isinstance(m, (QuantLinear, QuantConv2d, QuantMatMul))]
+        raise ValueError(f'qconfig.overrides: no quantized layer at {unknown}; quantized layers are e.g. '
+                         f'{quantized[:6]}')
+    return model

@@ -1,0 +1,23 @@
+"""Rules for mmdet's SwinTransformer: its WindowMSA (mmcv's FFN/PatchEmbed are covered by the mmpretrain rule)."""
+from typing import Optional
+
+from mmdet.models.backbones.swin import WindowMSA
+from torch import nn
+
+from .base import CoreFactory, FamilyRule
+from .window_msa import QuantWindowMSA
+
+
+class MMDetRule(FamilyRule):
+    """mmdet's WindowMSA has the same forward as mmpretrain's and gets the same replacement."""
+
+    def layer_types(self, module: nn.Module) -> dict[str, tuple[str, int]]:
+        if isinstance(module, WindowMSA):
+            return {'qkv': ('qkv', module.num_heads), 'proj': ('proj', module.num_heads)}
+        return {}
+
+    def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:
+        if isinstance(module, WindowMSA):
+            core = make_core(path, module.num_heads)
+            return QuantWindowMSA(module, core.qk, core.av)
+        return None

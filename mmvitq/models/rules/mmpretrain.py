@@ -1,0 +1,40 @@
+"""Rules for mmpretrain ViT/DeiT and Swin (and mmcv's FFN and PatchEmbed, which they use)."""
+from typing import Optional
+
+from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.models.utils.attention import MultiheadAttention, WindowMSA
+from torch import nn
+
+from .base import CoreFactory, FamilyRule
+from .window_msa import QuantWindowMSA
+
+
+def linear_paths(module: nn.Module) -> list[str]:
+    return [name for name, m in module.named_modules() if isinstance(m, nn.Linear)]
+
+
+class MMPretrainRule(FamilyRule):
+    """ViT/DeiT attention swaps its SDPA function for quantized matmuls; Swin's WindowMSA is replaced."""
+
+    def layer_types(self, module: nn.Module) -> dict[str, tuple[str, int]]:
+        if isinstance(module, (MultiheadAttention, WindowMSA)):
+            return {'qkv': ('qkv', module.num_heads), 'proj': ('proj', module.num_heads)}
+        if isinstance(module, FFN):
+            fcs = linear_paths(module)
+            return {p: ('fc1' if i == 0 else 'fc2' if i == len(fcs) - 1 else 'linear', 1) for i, p in enumerate(fcs)}
+        if isinstance(module, PatchEmbed):
+            return {'projection': ('patch_embed', 1)}
+        if isinstance(module, ClsHead):
+            return {p: ('head', 1) for p in linear_paths(module)}
+        return {}
+
+    def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:
+        if isinstance(module, MultiheadAttention):
+            module.scaled_dot_product_attention = make_core(f'{path}.scaled_dot_product_attention',
+                                                            module.num_heads)
+            return module
+        if isinstance(module, WindowMSA):
+            core = make_core(path, module.num_heads)
+            return QuantWindowMSA(module, core.qk, core.av)
+        return None

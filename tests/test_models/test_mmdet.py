@@ -1,0 +1,48 @@
+"""mmdet Mask R-CNN with QuantSwinTransformer: built from mmdet's own config, loss and predict run."""
+import torch
+from mmengine.hub import get_config
+from mmengine.registry import DefaultScope
+
+from mmvitq.models import QuantDetSwinTransformer, QuantMatMul
+from mmvitq.quantizers import BaseQuantizer, calibration
+
+
+def build_mask_rcnn():
+    import mmvitq  # noqa: F401
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = get_config('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py').model
+    # A small Swin (no download: no init_cfg), 4-bit, with the detector around it unchanged.
+    cfg.backbone.update(type='QuantSwinTransformer', embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
+                        init_cfg=None, qconfig=dict(w_bits=4, a_bits=4))
+    cfg.neck.in_channels = [32, 64, 128, 256]
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def test_mask_rcnn_with_quant_swin_loss_and_predict():
+    from mmdet.testing import demo_mm_inputs
+    torch.manual_seed(0)
+    model = build_mask_rcnn()
+    assert isinstance(model.backbone, QuantDetSwinTransformer)
+    matmuls = [m for m in model.backbone.modules() if isinstance(m, QuantMatMul)]
+    assert len(matmuls) == 2 * 4  # q @ k^T and attn @ v in each of the 4 blocks
+    packed = demo_mm_inputs(2, [[3, 128, 128], [3, 128, 128]], num_items=[3, 2], num_classes=80, with_mask=True)
+    data = model.data_preprocessor(packed, True)
+    with torch.no_grad(), calibration(model):
+        model.backbone(data['inputs'])
+    assert all(bool(q.calibrated) for q in model.backbone.modules() if isinstance(q, BaseQuantizer))
+    model.train()
+    losses = model(**data, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k and torch.is_tensor(v)) + sum(
+        sum(v) for k, v in losses.items() if 'loss' in k and isinstance(v, list))
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.backbone.stages[0].blocks[0].attn.w_msa.qkv.weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(packed, False), mode='predict')
+    assert len(results) == 2 and results[0].pred_instances.bboxes.shape[-1] == 4

@@ -1,0 +1,123 @@
+"""quantize_model on mmpretrain ViT/DeiT and Swin and on timm ViT: agreement with the float twin and
+exactly the quantization points the qconfig names."""
+import copy
+from collections import Counter
+
+import pytest
+import torch
+
+from mmvitq import quantize_model
+from mmvitq.models import QuantConv2d, QuantLinear, QuantMatMul
+from mmvitq.quantizers import BaseQuantizer, calibration
+
+from .conftest import Task, mmpretrain_forward, timm_forward
+
+FAMILIES = {
+    'deit_tiny': mmpretrain_forward, 'swin_small': mmpretrain_forward, 'timm_vit': timm_forward, 'timm_swin': timm_forward
+}
+
+
+def quantized_twin(model, forward, qconfig):
+    q = quantize_model(copy.deepcopy(model), qconfig)
+    calib, _ = Task(seed=2).batch(32)
+    with torch.no_grad(), calibration(q):
+        forward(q, calib)
+    return q
+
+
+def agreement(model, forward, qconfig):
+    test, _ = Task(seed=3).batch(128)
+    q = quantized_twin(model, forward, qconfig)
+    with torch.no_grad():
+        ref, out = forward(model, test), forward(q, test)
+    assert torch.isfinite(out).all()
+    return (ref.argmax(1) == out.argmax(1)).float().mean().item()
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+def test_w8a8_agrees_with_float_and_w4a4_runs(family, request):
+    model, forward = request.getfixturevalue(family), FAMILIES[family]
+    w8a8 = agreement(model, forward, dict(w_bits=8, a_bits=8))
+    w4a4 = agreement(model, forward, dict(w_bits=4, a_bits=4))
+    print(f'{family}: argmax agreement W8A8 {w8a8:.4f}, W4A4 {w4a4:.4f}')
+    assert w8a8 >= 0.99
+    assert w4a4 > 0.1  # runs and still carries signal; accuracy is the methods' job
+
+
+def roles(model) -> Counter:
+    """Count enabled quantizers by the point they implement, read off the module structure."""
+    count = Counter()
+    for path, m in model.named_modules():
+        if isinstance(m, (QuantLinear, QuantConv2d)):
+            fc2 = path.endswith('ffn.layers.1') or path.endswith('mlp.fc2')
+            count['weight'] += m.weight_quant is not None
+            count['gelu' if fc2 else 'linear_input'] += m.input_quant is not None
+        elif isinstance(m, QuantMatMul):
+            a, b = ('q', 'k') if path.endswith('qk') else ('softmax', 'v')
+            count[a] += m.a_quant is not None
+            count[b] += m.b_quant is not None
+    return +count
+
+
+@pytest.mark.parametrize('points', [
+    ('weight', 'linear_input', 'gelu', 'q', 'k', 'softmax', 'v'),
+    ('weight', ),
+    ('linear_input', 'softmax'),
+    ('gelu', 'q', 'k', 'v'),
+])
+def test_exactly_the_named_points_are_quantized(deit_tiny, points):
+    layers = 12  # DeiT-tiny; the classifier head and the patch embedding add one linear each
+    expected = Counter({'weight': 4 * layers + 2, 'linear_input': 3 * layers + 2, 'gelu': layers, 'q': layers,
+                        'k': layers, 'softmax': layers, 'v': layers})
+    q = quantized_twin(deit_tiny, mmpretrain_forward, dict(w_bits=4, a_bits=4, points=points))
+    assert roles(q) == Counter({p: expected[p] for p in points})
+    quantizers = [m for m in q.modules() if isinstance(m, BaseQuantizer)]
+    assert len(quantizers) == sum(expected[p] for p in points)  # and no other quantizer anywhere
+
+    changed = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: changed.__setitem__(m, not torch.equal(i[0], o)))
+             for m in quantizers]
+    with torch.no_grad():
+        mmpretrain_forward(q, Task(seed=4).batch(4)[0])
+    for h in hooks:
+        h.remove()
+    assert len(changed) == len(quantizers) and all(changed.values())  # each one runs and quantizes
+
+
+@pytest.mark.parametrize('family,attention,matmuls', [('swin_small', 'QuantWindowMSA', 4), ('timm_vit', 'QuantTimmAttention', 12),
+                                                       ('timm_swin', 'QuantTimmWindowAttention', 4)])
+def test_every_attention_block_gets_quantized_matmuls(family, attention, matmuls, request):
+    q = quantize_model(copy.deepcopy(request.getfixturevalue(family)), dict(w_bits=4, a_bits=4))
+    blocks = [m for m in q.modules() if type(m).__name__ == attention]
+    assert len(blocks) == matmuls and len([m for m in q.modules() if isinstance(m, QuantMatMul)]) == 2 * matmuls
+    linears = [m for m in q.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(isinstance(m, QuantLinear) for m in linears)
+
+
+def test_first_and_last_layers_keep_8_bits(deit_tiny):
+    q = quantize_model(copy.deepcopy(deit_tiny), dict(w_bits=4, a_bits=4))
+    assert int(q.backbone.patch_embed.projection.weight_quant.bits) == 8
+    assert int(q.head.layers.head.input_quant.bits) == 8
+    assert int(q.backbone.layers[0].attn.qkv.weight_quant.bits) == 4
+
+
+def test_overrides_and_per_type(deit_tiny):
+    qconfig = dict(w_bits=4, a_bits=4, per_type=dict(qkv=dict(w_bits=6, weight=dict(granularity='head'))),
+                   overrides={'backbone.layers.0.attn.qkv': dict(w_bits=3),
+                              'backbone.layers.1.attn.scaled_dot_product_attention.av': dict(a_bits=5)})
+    q = quantize_model(copy.deepcopy(deit_tiny), qconfig)
+    layers = q.backbone.layers
+    assert int(layers[0].attn.qkv.weight_quant.bits) == 3
+    assert int(layers[1].attn.qkv.weight_quant.bits) == 6
+    assert layers[1].attn.qkv.weight_quant.granularity == 'head'
+    assert layers[1].attn.qkv.weight_quant.num_heads == 3 * 3  # q, k and v of DeiT-tiny's 3 heads
+    assert int(layers[1].attn.scaled_dot_product_attention.av.a_quant.bits) == 5
+    assert int(layers[1].attn.scaled_dot_product_attention.qk.a_quant.bits) == 4
+
+
+def test_state_dict_keys_of_float_model_are_kept(deit_tiny):
+    q = quantize_model(copy.deepcopy(deit_tiny), dict(w_bits=4, a_bits=4))
+    float_keys = set(deit_tiny.state_dict())
+    assert float_keys <= set(q.state_dict())
+    missing, unexpected = copy.deepcopy(q).load_state_dict(deit_tiny.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith(('scale', 'zero_point', 'bits', 'calibrated')) for k in missing)
