@@ -108,3 +108,21 @@ def test_published_checkpoint_loads_weights_only(trained, tmp_path):
         assert torch.equal(model(x, mode='tensor'), fresh(x, mode='tensor'))  # no re-calibration on load
     with pytest.raises(Exception):
         torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=True)  # the Runner's is not
+
+
+def test_backbone_type_by_scope_and_float_checkpoint_through_init_cfg(tmp_path):
+    """`type='mmvitq.QuantVisionTransformer'` from an mmpretrain config; a float checkpoint loads via init_cfg."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        float_vit = MODELS.build(dict(type='VisionTransformer', arch=arch, img_size=32, patch_size=8))
+        torch.save({'state_dict': float_vit.state_dict()}, tmp_path / 'float.pth')
+        quant_vit = MODELS.build(dict(type='mmvitq.QuantVisionTransformer', arch=arch, img_size=32, patch_size=8,
+                                      qconfig=dict(w_bits=4, a_bits=4),
+                                      init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'float.pth'))))
+    quant_vit.init_weights()
+    quantized = dict(quant_vit.state_dict())
+    for key, value in float_vit.state_dict().items():
+        assert torch.equal(quantized[key], value), key
+    assert int(quant_vit.layers[0].ffn.layers[1].weight_quant.bits) == 4
