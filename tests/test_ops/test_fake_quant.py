@@ -68,7 +68,7 @@ def test_per_channel_matches_torch(bits, axis):
 def grads(fn, x, s, z):
     x, s, z = (t.clone().requires_grad_() for t in (x, s, z))
     out = fn(x, s, z)
-    dy = rand(out.shape, seed=1)
+    dy = rand(out.shape, seed=1).to(out.device)
     out.backward(dy)
     return out.detach(), x.grad, s.grad, z.grad
 
