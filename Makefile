@@ -9,7 +9,7 @@ DEPS_STAMP := $(VENV)/.stamp-deps-cuda$(CUDA)
 EXT_STAMP := $(VENV)/.stamp-ext-cuda$(CUDA)
 FORCE_CUDA_ENV := $(if $(filter 1,$(CUDA)),FORCE_CUDA=1,)
 
-.PHONY: install test bench-ops clean
+.PHONY: install data test bench-ops clean
 
 install: $(EXT_STAMP)
 
@@ -25,6 +25,10 @@ $(EXT_STAMP): $(DEPS_STAMP) $(EXT_SOURCES)
 	$(PY) -c "import mmvitq.ops as o; print('[install] mmvitq ops backend:', o.backend())"
 	rm -f $(VENV)/.stamp-ext-cuda*
 	touch $@
+
+# Offline datasets under data/ (idempotent).
+data: install
+	$(PY) tools/data/prepare.py --out data
 
 test: install
 	$(PY) -m pytest tests

@@ -47,4 +47,13 @@ if ! "$PY" -c "$check_mmcv" 2>/dev/null; then
   pip_q install -q --no-deps --force-reinstall "$cache"/mmcv-2.1.0-*.whl
   "$PY" -c "$check_mmcv"
 fi
+# Fashion-MNIST ships as a Debian package (MIT licence); tools/data/prepare.py unpacks it.
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "Fashion-MNIST (Debian package dataset-fashion-mnist)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    log "WARNING: Fashion-MNIST is missing; as root run: apt-get update && apt-get install -y dataset-fashion-mnist"
+  fi
+fi
 log "python stack ready"
