@@ -1,4 +1,5 @@
 """Offline datasets: preparation of the data that ships in packages, read by mmpretrain's/mmdet's datasets."""
-from .fashion_mnist import prepare_fashion_mnist
+from .fashion_mnist import load_fashion_mnist, prepare_fashion_mnist
+from .scenes import build_scenes
 
-__all__ = ['prepare_fashion_mnist']
+__all__ = ['prepare_fashion_mnist', 'load_fashion_mnist', 'build_scenes']

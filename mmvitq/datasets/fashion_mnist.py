@@ -47,3 +47,12 @@ def prepare_fashion_mnist(out_dir: str, src_dir: str = DEBIAN_DIR) -> list[str]:
         os.replace(target + '.part', target)  # never leave a half-written file behind
         written.append(target)
     return written
+
+
+def load_fashion_mnist(root: str, split: str) -> tuple:
+    """(uint8 images [N, 28, 28], int labels [N], class names) of a prepared split, via mmpretrain's reader."""
+    import numpy as np
+    dataset = FashionMNIST(data_root=root, split=split, test_mode=split == 'test', download=False)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    return (np.stack([info['img'] for info in infos]), np.array([int(info['gt_label']) for info in infos]),
+            dataset.CLASSES)

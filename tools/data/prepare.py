@@ -1,0 +1,35 @@
+"""Prepare the offline datasets under data/ (idempotent; nothing is downloaded).
+
+    python tools/data/prepare.py [--out data]
+"""
+import argparse
+import os
+
+from mmvitq.datasets import build_scenes, load_fashion_mnist, prepare_fashion_mnist
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--out', default='data', help='root folder of the prepared datasets')
+    parser.add_argument('--scenes-train', type=int, default=2000, help='Fashion-MNIST scenes for training')
+    parser.add_argument('--scenes-val', type=int, default=500, help='Fashion-MNIST scenes for validation')
+    parser.add_argument('--canvas', type=int, default=128, help='scene size in pixels')
+    args = parser.parse_args()
+    target = os.path.join(args.out, 'fashion_mnist')
+    written = prepare_fashion_mnist(target)
+    print(f'fashion_mnist: {target} ({"unpacked " + str(len(written)) + " files" if written else "up to date"})')
+
+    scenes = os.path.join(args.out, 'fashion_mnist_scenes')
+    for split, source, count, seed in (('train', 'train', args.scenes_train, 0), ('val', 'test', args.scenes_val, 1)):
+        ann = os.path.join(scenes, 'annotations', f'{split}.json')
+        if os.path.exists(ann):
+            print(f'fashion_mnist_scenes/{split}: up to date')
+            continue
+        items, labels, classes = load_fashion_mnist(target, source)
+        coco = build_scenes(items, labels, classes, count, scenes, split, canvas=args.canvas, seed=seed)
+        print(f'fashion_mnist_scenes/{split}: {len(coco["images"])} scenes, {len(coco["annotations"])} objects '
+              f'(items from the {source} split)')
+
+
+if __name__ == '__main__':
+    main()
