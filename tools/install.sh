@@ -47,6 +47,10 @@ if ! "$PY" -c "$check_mmcv" 2>/dev/null; then
   pip_q install -q --no-deps --force-reinstall "$cache"/mmcv-2.1.0-*.whl
   "$PY" -c "$check_mmcv"
 fi
+# The deepforest wheel carries the tree-crown photos; installed without dependencies, never imported.
+"$PY" -c "import importlib.util as u; assert u.find_spec('deepforest')" 2>/dev/null \
+  || "${PIP[@]}" --no-deps deepforest==2.1.0
+
 # Fashion-MNIST ships as a Debian package (MIT licence); tools/data/prepare.py unpacks it.
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

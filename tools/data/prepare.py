@@ -5,7 +5,7 @@
 import argparse
 import os
 
-from mmvitq.datasets import build_scenes, load_fashion_mnist, prepare_fashion_mnist
+from mmvitq.datasets import build_scenes, build_tree_crowns, load_fashion_mnist, prepare_fashion_mnist
 
 
 def main() -> None:
@@ -29,6 +29,13 @@ def main() -> None:
         coco = build_scenes(items, labels, classes, count, scenes, split, canvas=args.canvas, seed=seed)
         print(f'fashion_mnist_scenes/{split}: {len(coco["images"])} scenes, {len(coco["annotations"])} objects '
               f'(items from the {source} split)')
+
+    trees = os.path.join(args.out, 'tree_crowns')
+    if os.path.exists(os.path.join(trees, 'annotations', 'val.json')):
+        print('tree_crowns: up to date')
+    else:
+        for split, coco in build_tree_crowns(trees).items():
+            print(f'tree_crowns/{split}: {len(coco["images"])} tiles, {len(coco["annotations"])} boxes')
 
 
 if __name__ == '__main__':
