@@ -38,6 +38,18 @@ def test_train_then_test_agree(data_root, tmp_path):
     with open(tmp_path / 'metrics.json') as f:
         assert json.load(f)['accuracy/top1'] == pytest.approx(val_top1, abs=1e-3)
 
+    # PTQ of that float checkpoint through test_cfg: calibrated on 64 training images, saved, evaluated.
+    ptq = 'configs/ptq/ptq-minmax_deit-tiny-p4_8w8a_fashion-mnist.py'
+    log = run(['tools/test.py', ptq, str(tmp_path / 'epoch_1.pth'), '--work-dir', str(tmp_path / 'ptq'), '--out',
+               str(tmp_path / 'ptq.json'), '--cfg-options', *subset, 'test_cfg.num_images=64'])
+    assert re.search(r'PTQ: calibrated (\d+)/\1 quantizers on 64 images', log)
+    with open(tmp_path / 'ptq.json') as f:
+        assert abs(json.load(f)['accuracy/top1'] - val_top1) <= 3.0  # W8A8 of a 1-epoch model, 128 images
+    import torch
+    state = torch.load(tmp_path / 'ptq' / 'ptq_calibrated.pth', map_location='cpu', weights_only=False)['state_dict']
+    flags = [v for k, v in state.items() if k.endswith('.calibrated')]
+    assert flags and all(bool(f) for f in flags)
+
 
 def test_bad_config_option_fails_before_training(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
@@ -45,3 +57,10 @@ def test_bad_config_option_fails_before_training(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and 'qconfig.w_bits must be an int in 2..8' in proc.stderr
     assert not os.path.exists(tmp_path / 'epoch_1.pth')
+
+
+def test_bad_ptq_setting_fails_before_calibration(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/test.py', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py',
+                           str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path), '--cfg-options',
+                           'test_cfg.num_images=0'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and 'PTQTestLoop: num_images must be an int >= 1, got 0' in proc.stderr
