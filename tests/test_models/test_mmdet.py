@@ -46,3 +46,21 @@ def test_mask_rcnn_with_quant_swin_loss_and_predict():
     with torch.no_grad():
         results = model(**model.data_preprocessor(packed, False), mode='predict')
     assert len(results) == 2 and results[0].pred_instances.bboxes.shape[-1] == 4
+
+
+def test_scoped_swin_type_follows_the_default_scope():
+    """`type='mmvitq.QuantSwinTransformer'` is mmdet's Swin in mmdet configs and mmpretrain's elsewhere."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
+    from mmvitq.models import QuantSwinTransformer
+    small = dict(embed_dims=32, depths=[1, 1], num_heads=[1, 2], init_cfg=None)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        det = MMDET_MODELS.build(dict(type='mmvitq.QuantSwinTransformer', **small, strides=(4, 2),
+                                      out_indices=(0, 1), qconfig=dict(w_bits=4)))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        cls = MMPRETRAIN_MODELS.build(dict(type='mmvitq.QuantSwinTransformer', arch=dict(
+            embed_dims=32, depths=[1, 1], num_heads=[1, 2]), img_size=32, window_size=4, out_indices=(1, ),
+            qconfig=dict(w_bits=4)))
+    assert type(det) is QuantDetSwinTransformer and type(cls) is QuantSwinTransformer
+    assert int(det.stages[0].blocks[0].attn.w_msa.qkv.weight_quant.bits) == 4
