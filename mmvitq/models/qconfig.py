@@ -63,7 +63,7 @@ def _check_keys(where: str, given: Mapping, allowed: tuple) -> None:
             raise ValueError(f'qconfig.{where}: unknown key {key!r}, allowed: {allowed}')
 
 
-def _check_quantizer(where: str, cfg: Mapping) -> None:
+def _check_quantizer(where: str, cfg: Mapping, weight: bool = False) -> None:
     from ..registry import QUANTIZERS
     if not isinstance(cfg, Mapping):
         raise ValueError(f'qconfig.{where} must be a dict, got {type(cfg).__name__}')
@@ -72,6 +72,9 @@ def _check_quantizer(where: str, cfg: Mapping) -> None:
                          f'allowed: {tuple(sorted(QUANTIZERS.module_dict))}')
     if 'granularity' in cfg and cfg['granularity'] not in GRANULARITIES:
         raise ValueError(f'qconfig.{where}.granularity must be one of {GRANULARITIES}, got {cfg["granularity"]!r}')
+    if weight and cfg.get('granularity') == 'token':
+        raise ValueError(f"qconfig.{where}.granularity: 'token' is for activations, "
+                         "allowed for weights: ('tensor', 'channel', 'head')")
     if 'bits' in cfg:
         raise ValueError(f'qconfig.{where}: set bits with w_bits / a_bits, not inside the quantizer dict')
 
@@ -83,7 +86,7 @@ def _check_layer(where: str, cfg: Mapping) -> None:
             _check_bits(f'{where}.{key}', cfg[key])
     for key in ('weight', 'act'):
         if key in cfg:
-            _check_quantizer(f'{where}.{key}', cfg[key])
+            _check_quantizer(f'{where}.{key}', cfg[key], weight=key == 'weight')
 
 
 @dataclass(frozen=True)
@@ -114,16 +117,13 @@ class QConfig:
         if isinstance(points, str) or not all(p in POINTS for p in points):
             raise ValueError(f'qconfig.points must be a list of {POINTS}, got {points!r}')
         cfg['points'] = tuple(points)
-        _check_quantizer('weight', cfg.get('weight', {}))
+        _check_quantizer('weight', cfg.get('weight', {}), weight=True)
         _check_quantizer('act', cfg.get('act', {}))
         cfg['weight'] = _inherit(DEFAULT_WEIGHT, cfg.get('weight', {}))
         cfg['act'] = _inherit(DEFAULT_ACT, cfg.get('act', {}))
-        if cfg['weight'].get('granularity') == 'token':
-            raise ValueError("qconfig.weight.granularity: 'token' is for activations, "
-                             "allowed for weights: ('tensor', 'channel', 'head')")
         _check_keys('per_point', cfg.get('per_point', {}), POINTS)
         for point, qcfg in cfg.get('per_point', {}).items():
-            _check_quantizer(f'per_point.{point}', qcfg)
+            _check_quantizer(f'per_point.{point}', qcfg, weight=point == 'weight')
         _check_keys('per_type', cfg.get('per_type', {}), MODULE_TYPES)
         for mtype, layer in cfg.get('per_type', {}).items():
             _check_layer(f'per_type.{mtype}', layer)

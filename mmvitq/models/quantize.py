@@ -33,8 +33,6 @@ class _Builder:
             allowed = ('tensor', 'channel') if point == 'weight' else ('tensor', 'channel', 'token')
             raise ValueError(f"qconfig: granularity 'head' is not defined for the {point} point of {path} "
                              f"({module_type}); allowed there: {allowed}")
-        if point == 'weight' and cfg.get('granularity') == 'token':
-            raise ValueError(f"qconfig: granularity 'token' is for activations, not the weight of {path}")
         accepted = inspect.signature(QUANTIZERS.get(cfg['type'])).parameters
         shape = {k: v for k, v in shape.items() if k in accepted}  # e.g. Log2Quantizer is per-tensor only
         try:
