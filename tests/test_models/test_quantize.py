@@ -44,6 +44,17 @@ def test_w8a8_agrees_with_float_and_w4a4_runs(family, request):
     assert w4a4 > 0.1  # runs and still carries signal; accuracy is the methods' job
 
 
+@pytest.mark.parametrize('family', FAMILIES)
+def test_rewritten_attention_matches_float_when_nothing_is_quantized(family, request):
+    """With no point quantized, the swapped modules (explicit matmuls, shift masks) compute the float model."""
+    model, forward = request.getfixturevalue(family), FAMILIES[family]
+    q = quantize_model(copy.deepcopy(model), dict(points=()))
+    assert any(isinstance(m, QuantMatMul) for m in q.modules())
+    x, _ = Task(seed=5).batch(8)
+    with torch.no_grad():
+        torch.testing.assert_close(forward(q, x), forward(model, x), rtol=1e-4, atol=1e-4)
+
+
 def roles(model) -> Counter:
     """Count enabled quantizers by the point they implement, read off the module structure."""
     count = Counter()
@@ -84,8 +95,8 @@ def test_exactly_the_named_points_are_quantized(deit_tiny, points):
     assert len(changed) == len(quantizers) and all(changed.values())  # each one runs and quantizes
 
 
-@pytest.mark.parametrize('family,attention,matmuls', [('swin_small', 'QuantWindowMSA', 4), ('timm_vit', 'QuantTimmAttention', 12),
-                                                       ('timm_swin', 'QuantTimmWindowAttention', 4)])
+@pytest.mark.parametrize('family,attention,matmuls', [('swin_small', 'QuantWindowAttention', 4), ('timm_vit', 'QuantTimmAttention', 12),
+                                                       ('timm_swin', 'QuantWindowAttention', 4)])
 def test_every_attention_block_gets_quantized_matmuls(family, attention, matmuls, request):
     q = quantize_model(copy.deepcopy(request.getfixturevalue(family)), dict(w_bits=4, a_bits=4))
     blocks = [m for m in q.modules() if type(m).__name__ == attention]

@@ -5,7 +5,7 @@ from mmdet.models.backbones.swin import WindowMSA
 from torch import nn
 
 from .base import CoreFactory, FamilyRule
-from .window_msa import QuantWindowMSA
+from .window_msa import QuantWindowAttention
 
 
 class MMDetRule(FamilyRule):
@@ -18,6 +18,5 @@ class MMDetRule(FamilyRule):
 
     def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:
         if isinstance(module, WindowMSA):
-            core = make_core(path, module.num_heads)
-            return QuantWindowMSA(module, core.qk, core.av)
+            return QuantWindowAttention(module, make_core(path + '.core', module.num_heads))
         return None

@@ -7,7 +7,7 @@ from mmpretrain.models.utils.attention import MultiheadAttention, WindowMSA
 from torch import nn
 
 from .base import CoreFactory, FamilyRule
-from .window_msa import QuantWindowMSA
+from .window_msa import QuantWindowAttention
 
 
 def linear_paths(module: nn.Module) -> list[str]:
@@ -35,6 +35,5 @@ class MMPretrainRule(FamilyRule):
                                                             module.num_heads)
             return module
         if isinstance(module, WindowMSA):
-            core = make_core(path, module.num_heads)
-            return QuantWindowMSA(module, core.qk, core.av)
+            return QuantWindowAttention(module, make_core(path + '.core', module.num_heads))
         return None

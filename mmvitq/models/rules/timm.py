@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..modules import QuantAttentionCore
 from .base import CoreFactory, FamilyRule
+from .window_msa import QuantWindowAttention
 
 
 class QuantTimmAttention(nn.Module):
@@ -37,34 +38,6 @@ class QuantTimmAttention(nn.Module):
         return self.proj_drop(self.proj(x))
 
 
-class QuantTimmWindowAttention(nn.Module):
-    """Takes over a timm Swin WindowAttention (same state-dict keys) with explicit quantized matmuls."""
-
-    def __init__(self, attn: WindowAttention, core: QuantAttentionCore):
-        super().__init__()
-        self.num_heads, self.scale, self.window_area = attn.num_heads, attn.scale, attn.window_area
-        self.relative_position_bias_table = attn.relative_position_bias_table
-        self.register_buffer('relative_position_index', attn.relative_position_index,
-                             persistent='relative_position_index' not in attn._non_persistent_buffers_set)
-        self.qkv, self.attn_drop, self.proj, self.proj_drop = attn.qkv, attn.attn_drop, attn.proj, attn.proj_drop
-        self.core = core
-        self.train(attn.training)
-
-    def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        B, N, _ = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        area = self.window_area
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(area, area, -1)
-        bias = bias.permute(2, 0, 1).unsqueeze(0)
-        if mask is not None:
-            nw = mask.shape[0]
-            mask = mask.view(1, nw, 1, N, N).expand(B // nw, -1, self.num_heads, -1, -1)
-            bias = bias + mask.reshape(-1, self.num_heads, N, N)
-        x = self.core(q, k, v, attn_mask=bias, dropout_p=self.attn_drop.p if self.training else 0.0,
-                      scale=self.scale)
-        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, -1)))
-
-
 class TimmRule(FamilyRule):
 
     def layer_types(self, module: nn.Module) -> dict[str, tuple[str, int]]:
@@ -87,5 +60,5 @@ class TimmRule(FamilyRule):
         if isinstance(module, Attention):
             return QuantTimmAttention(module, make_core(path + '.core', module.num_heads))
         if isinstance(module, WindowAttention):
-            return QuantTimmWindowAttention(module, make_core(path + '.core', module.num_heads))
+            return QuantWindowAttention(module, make_core(path + '.core', module.num_heads))
         return None
