@@ -1,6 +1,6 @@
 """mmengine pieces shared by the methods: checkpoint loading, loops and hooks."""
 from .checkpoint import load_from_local
 from .dist import setup_cpu_distributed
-from .loops import PTQTestLoop
+from .loops import PTQTestLoop, RepQViTTestLoop
 
-__all__ = ['load_from_local', 'setup_cpu_distributed', 'PTQTestLoop']
+__all__ = ['load_from_local', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop']

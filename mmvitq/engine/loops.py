@@ -1,10 +1,12 @@
-"""PTQTestLoop: post-training quantization at test time, usable from any config through `test_cfg`.
+"""Post-training quantization at test time, usable from any config through `test_cfg`.
 
-    test_cfg = dict(type='PTQTestLoop', num_images=512)   # calibrate on 512 training images, then test
+    test_cfg = dict(type='PTQTestLoop', num_images=512)       # calibrate on 512 training images, then test
+    test_cfg = dict(type='RepQViTTestLoop', num_images=512)   # the same, with RepQ-ViT's post-LN reparameterisation
 
 The model's quantizers observe `num_images` images of `calib_dataloader` (default: the config's
 train_dataloader), freeze their ranges, the calibrated model is saved as `ptq_calibrated.pth` in the
-work dir (a normal checkpoint tools/test.py evaluates), then the usual test runs.
+work dir, then the usual test runs. Given a checkpoint whose quantizers are all calibrated already
+(e.g. that `ptq_calibrated.pth`), the loop skips calibration and only tests.
 """
 from typing import Optional, Union
 
@@ -14,6 +16,7 @@ from mmengine.registry import LOOPS
 from mmengine.runner import TestLoop
 from torch.utils.data import DataLoader
 
+from ..methods.repq import fold_channel_qparams, observe_post_norm_channels
 from ..quantizers import BaseQuantizer, calibration
 
 
@@ -36,13 +39,7 @@ class PTQTestLoop(TestLoop):
         """Observe `num_images` images and freeze every quantizer; returns the number of images seen."""
         model = self.runner.model
         model.eval()
-        seen = 0
-        with torch.no_grad(), calibration(model):
-            for batch in self.calib_dataloader:
-                model.test_step(batch)
-                seen += len(batch['inputs'])
-                if seen >= self.num_images:
-                    break
+        seen = self._observe(model)
         quantizers = [m for m in model.modules() if isinstance(m, BaseQuantizer)]
         print_log(f'PTQ: calibrated {sum(bool(q.calibrated) for q in quantizers)}/{len(quantizers)} quantizers '
                   f'on {seen} images', logger='current')
@@ -51,6 +48,40 @@ class PTQTestLoop(TestLoop):
                                         save_param_scheduler=False)
         return seen
 
+    def _observe(self, model: torch.nn.Module) -> int:
+        """Run the calibration batches with every quantizer observing; returns the number of images."""
+        seen = 0
+        with torch.no_grad(), calibration(model):
+            for batch in self.calib_dataloader:
+                model.test_step(batch)
+                seen += len(batch['inputs'])
+                if seen >= self.num_images:
+                    break
+        return seen
+
     def run(self) -> dict:
-        self.calibrate()
+        quantizers = [m for m in self.runner.model.modules() if isinstance(m, BaseQuantizer)]
+        if quantizers and all(q.calibrated for q in quantizers):
+            print_log('PTQ: every quantizer of the loaded checkpoint is calibrated; testing it as it is',
+                      logger='current')
+        else:
+            self.calibrate()
         return super().run()
+
+
+@LOOPS.register_module()
+class RepQViTTestLoop(PTQTestLoop):
+    """PTQTestLoop plus RepQ-ViT's reparameterisation: post-LayerNorm inputs are calibrated per channel and
+    folded into the LayerNorm and the next linear, so they run per tensor (see mmvitq.methods.repq).
+
+    Pair it with a log-sqrt2 quantizer after the softmax (`per_point=dict(softmax=dict(type='Log2Quantizer',
+    base='sqrt2'))`), as RepQ-ViT does.
+    """
+
+    def _observe(self, model: torch.nn.Module) -> int:
+        with observe_post_norm_channels(model) as stats:
+            seen = super()._observe(model)
+        for norm, (linears, observer) in stats.items():
+            fold_channel_qparams(model, norm, linears, *observer.qparams())
+        print_log(f'RepQ-ViT: folded per-channel scales of {len(stats)} post-LayerNorm inputs', logger='current')
+        return seen

@@ -139,11 +139,14 @@ class BaseQuantizer(nn.Module):
 
     def freeze(self) -> None:
         """Set scale and zero point from the observed statistics (in place) and mark calibrated."""
-        scale, zero_point = self.observer.qparams()
-        self.scale.data.copy_(scale)
-        self.zero_point.data.copy_(zero_point)
-        self._set_calibrated(True)
+        self.set_qparams(*self.observer.qparams())
         self.reset_observer()
+
+    def set_qparams(self, scale: 'Tensor | float', zero_point: 'Tensor | float') -> None:
+        """Set scale and zero point (broadcast to their shapes) in place and mark calibrated."""
+        self.scale.data.copy_(torch.as_tensor(scale).expand_as(self.scale))
+        self.zero_point.data.copy_(torch.as_tensor(zero_point).expand_as(self.zero_point))
+        self._set_calibrated(True)
 
     def _rows(self, x: Tensor) -> Tensor:
         """`x` as [C, M]: one row per scale."""

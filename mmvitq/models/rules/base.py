@@ -1,4 +1,5 @@
-"""What a model-family rule tells quantize_model: layer types, attention blocks and their replacement."""
+"""What a model-family rule tells quantize_model: layer types, attention blocks and their replacement,
+and which linears read each LayerNorm's output (for reparameterisations such as RepQ-ViT's)."""
 from typing import Callable, Optional
 
 from torch import nn
@@ -19,3 +20,7 @@ class FamilyRule:
     def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:
         """Give the attention block at `path` quantized matmuls; return its replacement (or itself)."""
         return None
+
+    def norm_consumers(self, module: nn.Module) -> dict[str, tuple[str, ...]]:
+        """For a transformer block: {relative path of a LayerNorm: relative paths of the Linears it feeds}."""
+        return {}

@@ -1,7 +1,7 @@
 """Rules for mmdet's SwinTransformer: its WindowMSA (mmcv's FFN/PatchEmbed are covered by the mmpretrain rule)."""
 from typing import Optional
 
-from mmdet.models.backbones.swin import WindowMSA
+from mmdet.models.backbones.swin import SwinBlock, WindowMSA
 from torch import nn
 
 from .base import CoreFactory, FamilyRule
@@ -14,6 +14,11 @@ class MMDetRule(FamilyRule):
     def layer_types(self, module: nn.Module) -> dict[str, tuple[str, int]]:
         if isinstance(module, WindowMSA):
             return {'qkv': ('qkv', module.num_heads), 'proj': ('proj', module.num_heads)}
+        return {}
+
+    def norm_consumers(self, module: nn.Module) -> dict[str, tuple[str, ...]]:
+        if isinstance(module, SwinBlock):
+            return {'norm1': ('attn.w_msa.qkv', ), 'norm2': ('ffn.layers.0.0', )}
         return {}
 
     def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:

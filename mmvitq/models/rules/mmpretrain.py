@@ -2,6 +2,8 @@
 from typing import Optional
 
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
+from mmpretrain.models.backbones.swin_transformer import SwinBlock
+from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from mmpretrain.models.heads import ClsHead
 from mmpretrain.models.utils.attention import MultiheadAttention, WindowMSA
 from torch import nn
@@ -27,6 +29,13 @@ class MMPretrainRule(FamilyRule):
             return {'projection': ('patch_embed', 1)}
         if isinstance(module, ClsHead):
             return {p: ('head', 1) for p in linear_paths(module)}
+        return {}
+
+    def norm_consumers(self, module: nn.Module) -> dict[str, tuple[str, ...]]:
+        if isinstance(module, TransformerEncoderLayer):
+            return {'ln1': ('attn.qkv', ), 'ln2': ('ffn.layers.0.0', )}
+        if isinstance(module, SwinBlock):
+            return {'norm1': ('attn.w_msa.qkv', ), 'norm2': ('ffn.layers.0.0', )}
         return {}
 
     def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:

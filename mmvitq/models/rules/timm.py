@@ -4,8 +4,8 @@ from typing import Optional
 
 from timm.layers import ClassifierHead, Mlp, PatchEmbed
 from timm.layers.attention import Attention
-from timm.models.swin_transformer import WindowAttention
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.swin_transformer import SwinTransformerBlock, WindowAttention
+from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
 
 from ..modules import QuantAttentionCore
@@ -54,6 +54,11 @@ class TimmRule(FamilyRule):
             return {'head': ('head', 1)}
         if isinstance(module, ClassifierHead) and isinstance(module.fc, nn.Linear):
             return {'fc': ('head', 1)}
+        return {}
+
+    def norm_consumers(self, module: nn.Module) -> dict[str, tuple[str, ...]]:
+        if isinstance(module, (Block, SwinTransformerBlock)):
+            return {'norm1': ('attn.qkv', ), 'norm2': ('mlp.fc1', )}
         return {}
 
     def quantize_attention(self, path: str, module: nn.Module, make_core: CoreFactory) -> Optional[nn.Module]:

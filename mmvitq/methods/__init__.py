@@ -1,0 +1,1 @@
+"""The quantization methods, one package each, built on mmvitq's quantizers and quantized models."""

@@ -1,0 +1,138 @@
+"""`make demo`: the float ViT on Fashion-MNIST, then every method at W8A8 and W4A4, as one table and a plot.
+
+    python tools/demo.py [--checkpoint CKPT | --train] [--bits 8 4] [--work-dir work_dirs/demo] [--out results]
+
+Each run is a tools/train.py or tools/test.py subprocess (its log goes to the work dir), timed on the
+wall clock, with its peak resident memory read from the OS. Writes OUT/demo.md (table and the commands
+behind each row), OUT/demo.json and OUT/demo.png (top-1 against bits).
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FLOAT_CONFIG = 'configs/fp/deit-tiny-p4_fashion-mnist.py'
+FLOAT_CHECKPOINT = 'checkpoints/deit-tiny-p4_fashion-mnist-*.pth'
+#: (method, config): each config quantizes the float ViT; its bits are set per run. Methods add rows here.
+METHODS = [
+    ('PTQ min-max', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ min-max, per-channel act', 'configs/ptq/ptq-minmax-channel_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ percentile', 'configs/ptq/ptq-percentile_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ percentile, per-channel act', 'configs/ptq/ptq-percentile-channel_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ MSE', 'configs/ptq/ptq-mse_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ MSE, per-channel act', 'configs/ptq/ptq-mse-channel_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ RepQ-ViT style', 'configs/ptq/ptq-repq_deit-tiny-p4_4w4a_fashion-mnist.py'),
+]
+
+
+def run(cmd: list[str], log_file: str) -> tuple[float, float]:
+    """Run `cmd` from the repo root with its output in `log_file`; returns (wall seconds, peak RSS in MiB)."""
+    start = time.perf_counter()
+    with open(log_file, 'w') as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f'demo: {" ".join(cmd)} failed (exit {proc.returncode}); see {log_file}')
+    return time.perf_counter() - start, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def evaluate(name: str, bits: 'int | None', cmd: list[str], work_dir: str, step: str) -> dict:
+    """One row: run a tools/test.py command that writes `metrics.json` into `work_dir`."""
+    os.makedirs(work_dir, exist_ok=True)
+    label = f'{name} ({"FP32" if bits is None else f"W{bits}A{bits}"})'
+    print(f'[demo] {step} {label} ...', flush=True)
+    seconds, peak_mib = run(cmd + ['--work-dir', work_dir, '--out', osp.join(work_dir, 'metrics.json')],
+                            osp.join(work_dir, 'run.log'))
+    with open(osp.join(work_dir, 'metrics.json')) as f:
+        top1 = json.load(f)['accuracy/top1']
+    print(f'[demo] {step} {label}: top-1 {top1:.2f}%  {seconds:.0f} s  {peak_mib:.0f} MiB', flush=True)
+    return dict(method=name, bits=bits, top1=top1, seconds=seconds, peak_mib=peak_mib,
+                command=' '.join(['python', *cmd[1:]]))
+
+
+def train_float(work_dir: str) -> str:
+    """Train the float ViT from its config (`--train`); returns the last checkpoint."""
+    print(f'[demo] training the float ViT ({FLOAT_CONFIG}); log in {work_dir}/train.log', flush=True)
+    os.makedirs(work_dir, exist_ok=True)
+    run([sys.executable, 'tools/train.py', FLOAT_CONFIG, '--work-dir', work_dir], osp.join(work_dir, 'train.log'))
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def write_report(rows: list[dict], out_dir: str) -> None:
+    """demo.md (table + commands), demo.json and demo.png (top-1 against bits, one line per method)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    fp32 = rows[0]['top1']
+    lines = ['# mmvitq demo: DeiT-style ViT on Fashion-MNIST (10,000 test images)', '',
+             '| method | bits | top-1 (%) | vs FP32 (pt) | wall time (s) | peak memory (MiB) |',
+             '|---|---|---|---|---|---|']
+    for r in rows:
+        bits = 'FP32' if r['bits'] is None else f'W{r["bits"]}A{r["bits"]}'
+        lines.append(f'| {r["method"]} | {bits} | {r["top1"]:.2f} | {r["top1"] - fp32:+.2f} | {r["seconds"]:.0f} '
+                     f'| {r["peak_mib"]:.0f} |')
+    lines += ['', 'Wall time is the whole tools/test.py process (start-up, calibration and the test pass); peak '
+              'memory is its peak resident set size.', '', 'Commands:', '']
+    lines += [f'- {r["method"]}, {r["bits"] or "FP32"}: `{r["command"]}`' for r in rows]
+    with open(osp.join(out_dir, 'demo.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    with open(osp.join(out_dir, 'demo.json'), 'w') as f:
+        json.dump(rows, f, indent=2)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.axhline(fp32, color='k', linestyle='--', label=f'FP32 ({fp32:.2f}%)')
+    for method in dict.fromkeys(r['method'] for r in rows[1:]):
+        points = sorted((r['bits'], r['top1']) for r in rows[1:] if r['method'] == method)
+        ax.plot(*zip(*points), marker='o', label=method)
+    ax.set(xlabel='bits (weights = activations)', ylabel='top-1 (%)', title='Fashion-MNIST, DeiT-style ViT')
+    ax.set_xticks(sorted({r['bits'] for r in rows[1:]}))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(osp.join(out_dir, 'demo.png'), dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description='FP32 vs quantized ViT on Fashion-MNIST, every method')
+    parser.add_argument('--checkpoint', help=f'float checkpoint (default: the committed {FLOAT_CHECKPOINT})')
+    parser.add_argument('--train', action='store_true', help='train the float ViT first instead')
+    parser.add_argument('--bits', type=int, nargs='+', default=[8, 4], help='bit-widths to run (weights = acts)')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--out', default='results', help='where demo.md, demo.json and demo.png go')
+    parser.add_argument('--cfg-options', nargs='+', default=[], help='passed to every tools/test.py run')
+    args = parser.parse_args()
+    if args.train:
+        checkpoint = train_float(osp.join(args.work_dir, 'fp32_train'))
+    else:
+        found = sorted(glob.glob(osp.join(ROOT, FLOAT_CHECKPOINT)))
+        checkpoint = args.checkpoint or (found[-1] if found else None)
+        if checkpoint is None:
+            sys.exit(f'demo: no float checkpoint matches {FLOAT_CHECKPOINT}; pass --checkpoint or --train')
+    checkpoint = osp.relpath(osp.abspath(checkpoint), ROOT)
+
+    total = 1 + len(METHODS) * len(args.bits)
+    test = [sys.executable, 'tools/test.py']
+    options = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
+    rows = [evaluate('FP32', None, test + [FLOAT_CONFIG, checkpoint] + options, osp.join(args.work_dir, 'fp32'),
+                     f'1/{total}')]
+    for name, config in METHODS:
+        for bits in args.bits:
+            cmd = test + [config, checkpoint, '--cfg-options', f'model.backbone.qconfig.w_bits={bits}',
+                          f'model.backbone.qconfig.a_bits={bits}', *args.cfg_options]
+            work_dir = osp.join(args.work_dir, f'{osp.splitext(osp.basename(config))[0]}_w{bits}a{bits}')
+            rows.append(evaluate(name, bits, cmd, work_dir, f'{len(rows) + 1}/{total}'))
+    write_report(rows, args.out)
+    print(open(osp.join(args.out, 'demo.md')).read().split('\n\nWall time')[0])
+    print(f'[demo] wrote {args.out}/demo.md, demo.json and demo.png')
+
+
+if __name__ == '__main__':
+    main()
