@@ -116,7 +116,8 @@ def main() -> None:
         checkpoint = args.checkpoint or (found[-1] if found else None)
         if checkpoint is None:
             sys.exit(f'demo: no float checkpoint matches {FLOAT_CHECKPOINT}; pass --checkpoint or --train')
-    checkpoint = osp.relpath(osp.abspath(checkpoint), ROOT)
+    if osp.abspath(checkpoint).startswith(ROOT + os.sep):
+        checkpoint = osp.relpath(osp.abspath(checkpoint), ROOT)  # shorter commands in the report
 
     total = 1 + len(METHODS) * len(args.bits)
     test = [sys.executable, 'tools/test.py']

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 
@@ -25,22 +26,29 @@ def run(args, cwd=ROOT):
     return proc.stdout + proc.stderr
 
 
-def test_train_then_test_agree(data_root, tmp_path):
+@pytest.fixture(scope='module')
+def trained(data_root, tmp_path_factory):
+    """A float ViT trained 1 epoch on 256 images: (checkpoint, its last validation top-1, the subset options)."""
+    work_dir = tmp_path_factory.mktemp('fp32')
     subset = [f'train_dataloader.dataset.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
               f'test_dataloader.dataset.data_root={data_root}', 'train_dataloader.dataset.indices=256',
               'val_dataloader.dataset.indices=128', 'test_dataloader.dataset.indices=128', 'train_cfg.max_epochs=1',
               'train_dataloader.batch_size=64']
-    log = run(['tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--cfg-options', *subset])
+    log = run(['tools/train.py', CONFIG, '--work-dir', str(work_dir), '--cfg-options', *subset])
     val_top1 = float(re.findall(r'Epoch\(val\) \[1\]\[\d+/\d+\]\s+accuracy/top1: ([\d.]+)', log)[-1])
-    assert os.path.exists(tmp_path / 'epoch_1.pth')
-    run(['tools/test.py', CONFIG, str(tmp_path / 'epoch_1.pth'), '--work-dir', str(tmp_path), '--out',
-         str(tmp_path / 'metrics.json'), '--cfg-options', *subset])
+    return str(work_dir / 'epoch_1.pth'), val_top1, subset
+
+
+def test_train_then_test_agree(trained, tmp_path):
+    checkpoint, val_top1, subset = trained
+    run(['tools/test.py', CONFIG, checkpoint, '--work-dir', str(tmp_path), '--out', str(tmp_path / 'metrics.json'),
+         '--cfg-options', *subset])
     with open(tmp_path / 'metrics.json') as f:
         assert json.load(f)['accuracy/top1'] == pytest.approx(val_top1, abs=1e-3)
 
     # PTQ of that float checkpoint through test_cfg: calibrated on 64 training images, saved, evaluated.
     ptq = 'configs/ptq/ptq-minmax_deit-tiny-p4_8w8a_fashion-mnist.py'
-    log = run(['tools/test.py', ptq, str(tmp_path / 'epoch_1.pth'), '--work-dir', str(tmp_path / 'ptq'), '--out',
+    log = run(['tools/test.py', ptq, checkpoint, '--work-dir', str(tmp_path / 'ptq'), '--out',
                str(tmp_path / 'ptq.json'), '--cfg-options', *subset, 'test_cfg.num_images=64'])
     assert re.search(r'PTQ: calibrated (\d+)/\1 quantizers on 64 images', log)
     with open(tmp_path / 'ptq.json') as f:
@@ -49,6 +57,34 @@ def test_train_then_test_agree(data_root, tmp_path):
     state = torch.load(tmp_path / 'ptq' / 'ptq_calibrated.pth', map_location='cpu', weights_only=False)['state_dict']
     flags = [v for k, v in state.items() if k.endswith('.calibrated')]
     assert flags and all(bool(f) for f in flags)
+
+
+def test_repq_checkpoint_tests_as_saved(trained, tmp_path):
+    """RepQViTTestLoop folds 2 post-LN inputs per block; its saved checkpoint re-tests to the same top-1."""
+    checkpoint, _, subset = trained
+    repq = 'configs/ptq/ptq-repq_deit-tiny-p4_4w4a_fashion-mnist.py'
+    options = ['--cfg-options', *subset, 'test_cfg.num_images=64']
+    log = run(['tools/test.py', repq, checkpoint, '--work-dir', str(tmp_path), '--out', str(tmp_path / 'a.json'),
+               *options])
+    assert 'RepQ-ViT: folded per-channel scales of 12 post-LayerNorm inputs' in log
+    log = run(['tools/test.py', repq, str(tmp_path / 'ptq_calibrated.pth'), '--work-dir', str(tmp_path / 'again'),
+               '--out', str(tmp_path / 'b.json'), *options])
+    assert 'testing it as it is' in log and 'RepQ-ViT: folded' not in log
+    with open(tmp_path / 'a.json') as a, open(tmp_path / 'b.json') as b:
+        assert json.load(a) == json.load(b)
+
+
+def test_demo_runs_every_method(trained, tmp_path):
+    checkpoint, _, subset = trained
+    run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
+         str(tmp_path / 'results'), '--cfg-options', *subset])
+    with open(tmp_path / 'results' / 'demo.json') as f:
+        rows = json.load(f)
+    METHODS = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))['METHODS']
+    assert [(r['method'], r['bits']) for r in rows] == [('FP32', None)] + [(name, 4) for name, _ in METHODS]
+    assert all(0 <= r['top1'] <= 100 and r['seconds'] > 0 and r['peak_mib'] > 100 for r in rows)
+    assert (tmp_path / 'results' / 'demo.png').stat().st_size > 10_000
+    assert (tmp_path / 'results' / 'demo.md').read_text().count('| W4A4 |') == len(METHODS)
 
 
 def test_bad_config_option_fails_before_training(tmp_path):
