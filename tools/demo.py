@@ -36,9 +36,9 @@ def run(cmd: list[str], log_file: str) -> tuple[float, float]:
     with open(log_file, 'w') as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        sys.exit(f'demo: {" ".join(cmd)} failed (exit {proc.returncode}); see {log_file}')
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        sys.exit(f'demo: {" ".join(cmd)} failed (exit {code}); see {log_file}')
     return time.perf_counter() - start, usage.ru_maxrss / 1024  # Linux reports KiB
 
 

@@ -17,7 +17,7 @@ from mmengine.runner import TestLoop
 from torch.utils.data import DataLoader
 
 from ..methods.repq import fold_channel_qparams, observe_post_norm_channels
-from ..quantizers import BaseQuantizer, calibration
+from ..quantizers import calibration, quantizers_of
 
 
 @LOOPS.register_module()
@@ -40,7 +40,7 @@ class PTQTestLoop(TestLoop):
         model = self.runner.model
         model.eval()
         seen = self._observe(model)
-        quantizers = [m for m in model.modules() if isinstance(m, BaseQuantizer)]
+        quantizers = quantizers_of(model)
         print_log(f'PTQ: calibrated {sum(bool(q.calibrated) for q in quantizers)}/{len(quantizers)} quantizers '
                   f'on {seen} images', logger='current')
         if self.save_checkpoint:
@@ -60,7 +60,7 @@ class PTQTestLoop(TestLoop):
         return seen
 
     def run(self) -> dict:
-        quantizers = [m for m in self.runner.model.modules() if isinstance(m, BaseQuantizer)]
+        quantizers = quantizers_of(self.runner.model)
         if quantizers and all(q.calibrated for q in quantizers):
             print_log('PTQ: every quantizer of the loaded checkpoint is calibrated; testing it as it is',
                       logger='current')

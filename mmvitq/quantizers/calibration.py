@@ -7,7 +7,8 @@ from torch import nn
 from .base import BaseQuantizer
 
 
-def _quantizers(model: nn.Module) -> list[BaseQuantizer]:
+def quantizers_of(model: nn.Module) -> list[BaseQuantizer]:
+    """Every quantizer in `model`, in module order."""
     return [m for m in model.modules() if isinstance(m, BaseQuantizer)]
 
 
@@ -23,7 +24,7 @@ def calibration(model: nn.Module) -> Iterator[nn.Module]:
             for batch in itertools.islice(loader, num_batches):
                 model(batch)
     """
-    quantizers = _quantizers(model)
+    quantizers = quantizers_of(model)
     for quantizer in quantizers:
         quantizer.start_observing()
     completed = False
@@ -37,5 +38,5 @@ def calibration(model: nn.Module) -> Iterator[nn.Module]:
 
 def reset_calibration(model: nn.Module) -> None:
     """Mark every quantizer of `model` uncalibrated, so the next calibration (or first batch) re-derives it."""
-    for quantizer in _quantizers(model):
+    for quantizer in quantizers_of(model):
         quantizer.reset()

@@ -34,7 +34,7 @@ def _foldable(model: nn.Module, norm: str, linears: tuple[str, ...]) -> bool:
     quants = [getattr(m, 'input_quant', None) for m in modules]
     if not all(isinstance(q, BaseQuantizer) and q.granularity == 'tensor' and q.enabled for q in quants):
         return False
-    alike = len({(type(q), q._bits, q.symmetric) for q in quants}) == 1
+    alike = len({(type(q), q.quant_min, q.quant_max) for q in quants}) == 1
     return alike and (quants[0].symmetric or all(m.bias is not None for m in modules))
 
 

@@ -9,7 +9,6 @@ from .timm import TimmRule
 RULES: tuple[FamilyRule, ...] = (MMPretrainRule(), MMDetRule(), TimmRule())
 
 
-
 def norm_consumers(model: nn.Module) -> dict[str, tuple[str, ...]]:
     """{path of each block's LayerNorm: paths of the Linears that read its output}, over the whole model."""
     pairs = {}
