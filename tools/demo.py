@@ -65,8 +65,8 @@ def train_float(work_dir: str) -> str:
         return f.read().strip()
 
 
-def write_report(rows: list[dict], out_dir: str) -> None:
-    """demo.md (table + commands), demo.json and demo.png (top-1 against bits, one line per method)."""
+def write_report(rows: list[dict], out_dir: str) -> str:
+    """Write demo.md (table + commands), demo.json and demo.png (top-1 against bits); returns the table."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -80,6 +80,7 @@ def write_report(rows: list[dict], out_dir: str) -> None:
         bits = 'FP32' if r['bits'] is None else f'W{r["bits"]}A{r["bits"]}'
         lines.append(f'| {r["method"]} | {bits} | {r["top1"]:.2f} | {r["top1"] - fp32:+.2f} | {r["seconds"]:.0f} '
                      f'| {r["peak_mib"]:.0f} |')
+    table = '\n'.join(lines)
     lines += ['', 'Wall time is the whole tools/test.py process (start-up, calibration and the test pass); peak '
               'memory is its peak resident set size.', '', 'Commands:', '']
     lines += [f'- {r["method"]}, {r["bits"] or "FP32"}: `{r["command"]}`' for r in rows]
@@ -98,6 +99,7 @@ def write_report(rows: list[dict], out_dir: str) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(osp.join(out_dir, 'demo.png'), dpi=120)
+    return table
 
 
 def main() -> None:
@@ -130,8 +132,7 @@ def main() -> None:
                           f'model.backbone.qconfig.a_bits={bits}', *args.cfg_options]
             work_dir = osp.join(args.work_dir, f'{osp.splitext(osp.basename(config))[0]}_w{bits}a{bits}')
             rows.append(evaluate(name, bits, cmd, work_dir, f'{len(rows) + 1}/{total}'))
-    write_report(rows, args.out)
-    print(open(osp.join(args.out, 'demo.md')).read().split('\n\nWall time')[0])
+    print(write_report(rows, args.out))
     print(f'[demo] wrote {args.out}/demo.md, demo.json and demo.png')
 
 
