@@ -3,3 +3,5 @@ _base_ = 'mmpretrain::_base_/default_runtime.py'
 custom_imports = dict(imports=['mmvitq'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
                      logger=dict(type='LoggerHook', interval=50))
+# A fixed seed: the same shuffles (training batches, PTQ calibration images) in every run.
+randomness = dict(seed=0)
