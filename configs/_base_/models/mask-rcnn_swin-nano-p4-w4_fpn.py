@@ -1,5 +1,5 @@
 # Mask R-CNN with a small Swin (32 dims, 3 stages of 2 blocks, 4x4 windows; strides 4, 8, 16) and a 64-channel
-# FPN (5 levels, the top two by max pooling), sized for 128-400 px images on CPU (~1.4 M parameters).
+# FPN (5 levels, the top two by max pooling), sized for 128-400 px images on CPU (1.3 M parameters).
 # Anchors of 16-256 px (scale 4) fit objects of 10-100 px.
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 embed_dims = 32
