@@ -8,7 +8,7 @@ from .observers import (OBSERVERS, EMAObserver, MinMaxObserver, MSEObserver, Obs
 from .uniform import UniformQuantizer
 
 __all__ = [
-    'BaseQuantizer', 'UniformQuantizer', 'LSQQuantizer', 'Log2Quantizer', 'calibration', 'quantizers_of', 'reset_calibration',
-    'Observer', 'MinMaxObserver', 'EMAObserver', 'PercentileObserver', 'MSEObserver', 'OBSERVERS',
+    'BaseQuantizer', 'UniformQuantizer', 'LSQQuantizer', 'Log2Quantizer', 'calibration', 'quantizers_of',
+    'reset_calibration', 'Observer', 'MinMaxObserver', 'EMAObserver', 'PercentileObserver', 'MSEObserver', 'OBSERVERS',
     'qparams_from_range'
 ]
