@@ -5,3 +5,5 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep
                      logger=dict(type='LoggerHook', interval=50))
 # A fixed seed: the same shuffles (training batches, PTQ calibration images) in every run.
 randomness = dict(seed=0)
+# Checkpoints carry the RNG states, so a resumed run draws the same dropout / drop-path masks.
+custom_hooks = [dict(type='RandomStateHook')]

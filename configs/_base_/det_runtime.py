@@ -4,3 +4,5 @@ custom_imports = dict(imports=['mmvitq'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
                      logger=dict(type='LoggerHook', interval=50))
 randomness = dict(seed=0)
+# Checkpoints carry the RNG states, so a resumed run draws the same dropout / drop-path masks.
+custom_hooks = [dict(type='RandomStateHook')]

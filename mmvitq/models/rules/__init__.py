@@ -20,4 +20,16 @@ def norm_consumers(model: nn.Module) -> dict[str, tuple[str, ...]]:
     return pairs
 
 
-__all__ = ['FamilyRule', 'RULES', 'norm_consumers']
+def transformer_blocks(model: nn.Module) -> dict[str, int]:
+    """{path of each transformer block (a module whose LayerNorms a rule knows): its embedding width}, in order."""
+    blocks = {}
+    for path, module in model.named_modules():
+        for rule in RULES:
+            norms = rule.norm_consumers(module)
+            if norms:
+                blocks[path] = module.get_submodule(next(iter(norms))).normalized_shape[-1]
+                break
+    return blocks
+
+
+__all__ = ['FamilyRule', 'RULES', 'norm_consumers', 'transformer_blocks']
