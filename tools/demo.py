@@ -11,49 +11,61 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
-import time
+
+from mmvitq.utils import run_measured
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FLOAT_CONFIG = 'configs/fp/deit-tiny-p4_fashion-mnist.py'
 FLOAT_CHECKPOINT = 'checkpoints/deit-tiny-p4_fashion-mnist-*.pth'
-#: (method, config): each config quantizes the float ViT; its bits are set per run. Methods add rows here.
+#: (method, config, bit-widths, how it runs). 'ptq' configs test the float checkpoint with their bits set in
+#: model.backbone.qconfig; 'train' configs (model.qconfig) start from it as the teacher, train, and their last
+#: checkpoint is tested. Methods add rows here.
 METHODS = [
-    ('PTQ min-max', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py'),
-    ('PTQ min-max, per-channel act', 'configs/ptq/ptq-minmax-channel_deit-tiny-p4_4w4a_fashion-mnist.py'),
-    ('PTQ percentile', 'configs/ptq/ptq-percentile_deit-tiny-p4_4w4a_fashion-mnist.py'),
-    ('PTQ percentile, per-channel act', 'configs/ptq/ptq-percentile-channel_deit-tiny-p4_4w4a_fashion-mnist.py'),
-    ('PTQ MSE', 'configs/ptq/ptq-mse_deit-tiny-p4_4w4a_fashion-mnist.py'),
-    ('PTQ MSE, per-channel act', 'configs/ptq/ptq-mse-channel_deit-tiny-p4_4w4a_fashion-mnist.py'),
-    ('PTQ RepQ-ViT style', 'configs/ptq/ptq-repq_deit-tiny-p4_4w4a_fashion-mnist.py'),
+    ('PTQ min-max', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
+    ('PTQ min-max, per-channel act', 'configs/ptq/ptq-minmax-channel_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4),
+     'ptq'),
+    ('PTQ percentile', 'configs/ptq/ptq-percentile_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
+    ('PTQ percentile, per-channel act', 'configs/ptq/ptq-percentile-channel_deit-tiny-p4_4w4a_fashion-mnist.py',
+     (8, 4), 'ptq'),
+    ('PTQ MSE', 'configs/ptq/ptq-mse_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
+    ('PTQ MSE, per-channel act', 'configs/ptq/ptq-mse-channel_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
+    ('PTQ RepQ-ViT style', 'configs/ptq/ptq-repq_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
+    ('GPLQ (1 epoch + PTQ)', 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py', (4, ), 'train'),
 ]
 
 
 def run(cmd: list[str], log_file: str) -> tuple[float, float]:
     """Run `cmd` from the repo root with its output in `log_file`; returns (wall seconds, peak RSS in MiB)."""
-    start = time.perf_counter()
-    with open(log_file, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code:
-        sys.exit(f'demo: {" ".join(cmd)} failed (exit {code}); see {log_file}')
-    return time.perf_counter() - start, usage.ru_maxrss / 1024  # Linux reports KiB
+    try:
+        return run_measured(cmd, log_file, cwd=ROOT)
+    except RuntimeError as e:
+        sys.exit(f'demo: {e}')
 
 
-def evaluate(name: str, bits: 'int | None', cmd: list[str], work_dir: str, step: str) -> dict:
-    """One row: run a tools/test.py command that writes `metrics.json` into `work_dir`."""
+def evaluate(name: str, bits: 'int | None', cmd: list[str], work_dir: str, step: str,
+             train_cmd: 'list[str] | None' = None) -> dict:
+    """One row: run a tools/test.py command that writes `metrics.json` into `work_dir`; with `train_cmd`,
+    train first (in `work_dir`) and test the run's last checkpoint, timing and measuring both."""
     os.makedirs(work_dir, exist_ok=True)
     label = f'{name} ({"FP32" if bits is None else f"W{bits}A{bits}"})'
     print(f'[demo] {step} {label} ...', flush=True)
-    seconds, peak_mib = run(cmd + ['--work-dir', work_dir, '--out', osp.join(work_dir, 'metrics.json')],
-                            osp.join(work_dir, 'run.log'))
+    seconds = peak_mib = 0.0
+    if train_cmd is not None:
+        seconds, peak_mib = run(train_cmd + ['--work-dir', work_dir], osp.join(work_dir, 'train.log'))
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            cmd = cmd[:3] + [f.read().strip()] + cmd[3:]  # python tools/test.py CONFIG CHECKPOINT ...
+        work_dir = osp.join(work_dir, 'test')
+        os.makedirs(work_dir, exist_ok=True)
+    test_seconds, test_peak = run(cmd + ['--work-dir', work_dir, '--out', osp.join(work_dir, 'metrics.json')],
+                                  osp.join(work_dir, 'run.log'))
+    seconds, peak_mib = seconds + test_seconds, max(peak_mib, test_peak)
     with open(osp.join(work_dir, 'metrics.json')) as f:
         top1 = json.load(f)['accuracy/top1']
     print(f'[demo] {step} {label}: top-1 {top1:.2f}%  {seconds:.0f} s  {peak_mib:.0f} MiB', flush=True)
+    commands = ([train_cmd] if train_cmd else []) + [cmd]
     return dict(method=name, bits=bits, top1=top1, seconds=seconds, peak_mib=peak_mib,
-                command=' '.join(['python', *cmd[1:]]))
+                command=' && '.join(' '.join(['python', *c[1:]]) for c in commands))
 
 
 def train_float(work_dir: str) -> str:
@@ -81,8 +93,9 @@ def write_report(rows: list[dict], out_dir: str) -> str:
         lines.append(f'| {r["method"]} | {bits} | {r["top1"]:.2f} | {r["top1"] - fp32:+.2f} | {r["seconds"]:.0f} '
                      f'| {r["peak_mib"]:.0f} |')
     table = '\n'.join(lines)
-    lines += ['', 'Wall time is the whole tools/test.py process (start-up, calibration and the test pass); peak '
-              'memory is its peak resident set size.', '', 'Commands:', '']
+    lines += ['', 'Wall time is the whole tools/test.py process (start-up, calibration and the test pass), plus the '
+              'tools/train.py process for trained methods; peak memory is the peak resident set size.', '',
+              'Commands:', '']
     lines += [f'- {r["method"]}, {r["bits"] or "FP32"}: `{r["command"]}`' for r in rows]
     with open(osp.join(out_dir, 'demo.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -121,17 +134,25 @@ def main() -> None:
     if osp.abspath(checkpoint).startswith(ROOT + os.sep):
         checkpoint = osp.relpath(osp.abspath(checkpoint), ROOT)  # shorter commands in the report
 
-    total = 1 + len(METHODS) * len(args.bits)
+    total = 1 + sum(b in bits for _, _, bits, _ in METHODS for b in args.bits)
     test = [sys.executable, 'tools/test.py']
     options = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
     rows = [evaluate('FP32', None, test + [FLOAT_CONFIG, checkpoint] + options, osp.join(args.work_dir, 'fp32'),
                      f'1/{total}')]
-    for name, config in METHODS:
-        for bits in args.bits:
-            cmd = test + [config, checkpoint, '--cfg-options', f'model.backbone.qconfig.w_bits={bits}',
-                          f'model.backbone.qconfig.a_bits={bits}', *args.cfg_options]
+    for name, config, method_bits, kind in METHODS:
+        for bits in [b for b in args.bits if b in method_bits]:
             work_dir = osp.join(args.work_dir, f'{osp.splitext(osp.basename(config))[0]}_w{bits}a{bits}')
-            rows.append(evaluate(name, bits, cmd, work_dir, f'{len(rows) + 1}/{total}'))
+            step = f'{len(rows) + 1}/{total}'
+            if kind == 'ptq':
+                cmd = test + [config, checkpoint, '--cfg-options', f'model.backbone.qconfig.w_bits={bits}',
+                              f'model.backbone.qconfig.a_bits={bits}', *args.cfg_options]
+                rows.append(evaluate(name, bits, cmd, work_dir, step))
+            else:
+                train_cmd = [sys.executable, 'tools/train.py', config, '--cfg-options',
+                             f'model.teacher_checkpoint={checkpoint}', f'model.qconfig.w_bits={bits}',
+                             f'model.qconfig.a_bits={bits}', *args.cfg_options]
+                cmd = test + [config] + (['--cfg-options', *args.cfg_options] if args.cfg_options else [])
+                rows.append(evaluate(name, bits, cmd, work_dir, step, train_cmd))
     print(write_report(rows, args.out))
     print(f'[demo] wrote {args.out}/demo.md, demo.json and demo.png')
 

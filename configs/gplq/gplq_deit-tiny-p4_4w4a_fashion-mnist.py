@@ -1,20 +1,15 @@
 # GPLQ W4A4 on the float DeiT-tiny of Fashion-MNIST: stage 1 trains one epoch with 4-bit activations
-# (per-channel LSQ, min-max init) and float weights, against the frozen float teacher with the PCA
-# feature loss; stage 2 quantizes the weights (per-channel, percentile) and fits the QwT compensations.
+# (per-channel LSQ) and float weights against the frozen float teacher with the PCA feature loss;
+# stage 2 quantizes the weights (per-channel, percentile) and fits the QwT block compensations.
 #   python tools/train.py THIS_CONFIG        -> work_dirs/<name>/gplq_quantized.pth (both stages)
 #   python tools/test.py THIS_CONFIG CKPT    -> top-1 (runs stage 2 first on a stage-1 checkpoint)
-_base_ = ['../fp/deit-tiny-p4_fashion-mnist.py']
+_base_ = ['../fp/deit-tiny-p4_fashion-mnist.py', '../_base_/qconfigs/gplq_w4a4.py']
 model = dict(
     _delete_=True,
     type='GPLQ',
     architecture=_base_.model,
     teacher_checkpoint='checkpoints/deit-tiny-p4_fashion-mnist-c4de163e.pth',
-    qconfig=dict(
-        w_bits=4,
-        a_bits=4,
-        weight=dict(type='UniformQuantizer', granularity='channel', symmetric=True, observer='percentile'),
-        act=dict(type='LSQQuantizer', granularity='channel', symmetric=True, init='minmax'),
-        per_point=dict(softmax=dict(symmetric=False))),  # attention probabilities are >= 0: unsigned grid
+    qconfig=_base_.gplq_qconfig,
     feature_loss_weight=1.0,
     pca_variance=0.6)
 # AdamW at a small constant learning rate, no weight decay, one epoch.

@@ -5,5 +5,7 @@ from .gplq import GPLQTestLoop, GPLQTrainLoop
 from .hooks import RandomStateHook
 from .loops import PTQTestLoop, RepQViTTestLoop
 
-__all__ = ['load_from_local', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',
-           'RandomStateHook']
+__all__ = [
+    'load_from_local', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',
+    'RandomStateHook'
+]

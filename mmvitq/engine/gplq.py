@@ -12,6 +12,7 @@
 - 'joint' (alone; the QAT ablation and baseline): weights and activations quantized and trained together.
 `GPLQTestLoop` runs stage 2 on a checkpoint that lacks it (a stage-1 checkpoint), then tests.
 """
+import os.path as osp
 from typing import Optional, Sequence, Union
 
 import torch
@@ -65,6 +66,14 @@ def broadcast_from_rank0(model: GPLQ) -> None:
     for tensor in model.state_dict().values():
         if tensor.is_floating_point():
             dist.broadcast(tensor, 0)
+
+
+def save_quantized(runner, last: bool = False) -> None:
+    """Save the stage-2 model as `gplq_quantized.pth` (with `last`, also the run's `last_checkpoint`)."""
+    runner.save_checkpoint(runner.work_dir, 'gplq_quantized.pth', save_optimizer=False, save_param_scheduler=False)
+    if last and dist.is_main_process():
+        with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
+            f.write(osp.join(runner.work_dir, 'gplq_quantized.pth'))
 
 
 class _Stage2:
@@ -136,8 +145,7 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
             super().run()
         if 'weight' in self.stages and not all(q.calibrated for q in model.weight_quantizers()):
             self.run_stage2(model, self._calib_loader(), self.calib_images)
-            self.runner.save_checkpoint(self.runner.work_dir, 'gplq_quantized.pth', save_optimizer=False,
-                                        save_param_scheduler=False)
+            save_quantized(self.runner, last=True)
             if self.runner.val_loop is not None:
                 self.runner.val_loop.run()
         return self.runner.model
@@ -164,6 +172,5 @@ class GPLQTestLoop(TestLoop, _Stage2):
         else:
             loader = self.runner.build_dataloader(self.runner.cfg.train_dataloader, seed=self.runner.seed)
             self.run_stage2(model, loader, self.calib_images)
-            self.runner.save_checkpoint(self.runner.work_dir, 'gplq_quantized.pth', save_optimizer=False,
-                                        save_param_scheduler=False)
+            save_quantized(self.runner)
         return super().run()

@@ -130,7 +130,7 @@ def test_compensation_cuts_the_weight_quantization_error(teacher_ckpt):
     model = build(teacher_ckpt)
     calib, held_out = [images(32, 4), images(32, 5)], images(64, 6)
     calibrate_activations(model, calib)
-    assert calibrate_weights(model) == len(model.weight_quantizers()) == 9  # patch embed + qkv, proj, fc1, fc2 per block
+    assert calibrate_weights(model) == len(model.weight_quantizers()) == 9  # patch embed; qkv, proj, fc1, fc2 x 2
     assert all(q.enabled and q.calibrated for q in model.weight_quantizers())
     with torch.no_grad():
         with model.float_weights(model.student):
