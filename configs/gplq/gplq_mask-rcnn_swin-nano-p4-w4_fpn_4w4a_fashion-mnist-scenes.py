@@ -2,7 +2,7 @@
 # stage 1 trains one epoch with 4-bit activations on the detection losses only (GPLQ drops the PCA
 # term for detection), stage 2 quantizes the weights and fits the QwT block compensations.
 #   python tools/train.py THIS_CONFIG ; python tools/test.py THIS_CONFIG work_dirs/<name>/gplq_quantized.pth
-_base_ = ['../fp/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes.py', '../_base_/qconfigs/gplq_w4a4.py']
+_base_ = ['../fp/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes.py', '../_base_/gplq.py']
 model = dict(
     _delete_=True,
     type='GPLQ',
@@ -10,10 +10,9 @@ model = dict(
     teacher_checkpoint='checkpoints/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes-c85f6cc8.pth',
     qconfig=_base_.gplq_qconfig,
     feature_loss_weight=0.0)
-optim_wrapper = dict(_delete_=True, optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.0))
+optim_wrapper = _base_.gplq_optim_wrapper
 param_scheduler = []
-train_cfg = dict(_delete_=True, type='GPLQTrainLoop', stages=('activation', 'weight'), max_epochs=1,
-                 calib_images=256)
-test_cfg = dict(type='GPLQTestLoop', calib_images=256)
-default_hooks = dict(checkpoint=dict(interval=100, by_epoch=False))
+train_cfg = dict(_base_.gplq_train_cfg, calib_images=256)
+test_cfg = dict(_base_.gplq_test_cfg, calib_images=256)
+default_hooks = _base_.gplq_default_hooks
 log_processor = dict(by_epoch=False)

@@ -10,7 +10,8 @@
 - 'weight' (stage 2): weight PTQ (each weight quantizer calibrated on its weight), then the QwT
   block compensations fitted on `calib_images` images; saves `gplq_quantized.pth` and validates;
 - 'joint' (alone; the QAT ablation and baseline): weights and activations quantized and trained together.
-`GPLQTestLoop` runs stage 2 on a checkpoint that lacks it (a stage-1 checkpoint), then tests.
+`GPLQTestLoop` runs stage 2 on a checkpoint that lacks it (a stage-1 checkpoint, or the float one: PTQ
+with QwT), then tests.
 """
 import os.path as osp
 from typing import Optional, Sequence, Union
@@ -153,8 +154,8 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
 
 @LOOPS.register_module()
 class GPLQTestLoop(TestLoop, _Stage2):
-    """Test a GPLQ checkpoint; one without stage 2 (a stage-1 checkpoint) first gets it on `calib_images`
-    training images, and the result is saved as `gplq_quantized.pth` in the work dir."""
+    """Test a GPLQ checkpoint; one without stage 2 (a stage-1 or a float checkpoint) first gets it on
+    `calib_images` training images, and the result is saved as `gplq_quantized.pth` in the work dir."""
 
     def __init__(self, runner, dataloader: Union[DataLoader, dict], evaluator, calib_images: int = 512,
                  fp16: bool = False) -> None:

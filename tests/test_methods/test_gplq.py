@@ -101,6 +101,12 @@ def test_teacher_is_the_float_model_and_student_starts_from_it(teacher_ckpt):
             q.enabled = False
         assert torch.equal(model(x, mode='tensor'), float_model(x, mode='tensor'))
     assert not any(p.requires_grad for p in model.teacher.parameters())
+    # A float checkpoint (the architecture's own keys) loads into both the student and the teacher.
+    fresh = GPLQ(architecture=ARCH, teacher_checkpoint=teacher_ckpt, qconfig=QCONFIG).eval()
+    missing = fresh.load_state_dict(float_model.state_dict(), strict=False).missing_keys
+    assert missing and all('quant' in k or k.startswith(('pca.', 'compensations.')) for k in missing)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in model.state_dict().items()
+               if k.startswith(('student.backbone.layers', 'teacher.')) and 'quant' not in k)
     assert model.train().teacher.training is False
 
 

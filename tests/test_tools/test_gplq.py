@@ -61,6 +61,11 @@ def test_both_stages_then_test_tool_reproduces(gplq_run, data_root, tmp_path):  
     top1, log = tested_top1([str(work_dir / 'gplq_quantized.pth'), *options], tmp_path / 'final')
     assert 'testing it as it is' in log and top1 == pytest.approx(tops[1], abs=1e-6)
 
+    # Stage 2 alone from the float checkpoint: PTQ (activations from their min-max init) with QwT.
+    float_ckpt = os.path.join(ROOT, 'checkpoints', 'deit-tiny-p4_fashion-mnist-c4de163e.pth')
+    top1, log = tested_top1([float_ckpt, *options], tmp_path / 'ptq')
+    assert 'GPLQ stage 2: 25 weight quantizers calibrated' in log and 50 < top1 <= 100
+
 
 def test_resume_mid_stage1_gives_the_same_model(gplq_run, data_root, tmp_path):  # noqa: F811
     """A run killed after iteration 2 of 4 and resumed ends with the same W4A4 weights and top-1."""

@@ -105,6 +105,16 @@ class GPLQ(BaseModel):
                            f'`architecture`, e.g. {missing[:3]}: is it a checkpoint of this model?')
         self.student.load_state_dict(state, strict=False)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """A float checkpoint of `architecture` (keys without our prefixes) loads into the student and the teacher,
+        so `tools/test.py GPLQ_CONFIG FLOAT_CKPT` runs stage 2 alone: PTQ with QwT from the float model."""
+        own = tuple(f'{name}.' for name, _ in self.named_children())
+        for key in [k for k in state_dict if k.startswith(prefix) and not k[len(prefix):].startswith(own)]:
+            value = state_dict.pop(key)
+            for part in ('student.', 'teacher.'):
+                state_dict[prefix + part + key[len(prefix):]] = value
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def weight_quantizers(self) -> list[BaseQuantizer]:
         """The weight quantizers of the student's quantized linears and convs."""
         return [m.weight_quant for m in self.student.modules()
