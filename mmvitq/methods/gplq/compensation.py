@@ -72,7 +72,7 @@ class RidgeRegression:
             raise RuntimeError('RidgeRegression.solve: no data was seen')
         c = self.xtx.shape[0] - 1
         penalty = torch.zeros_like(self.xtx)
-        penalty[:c, :c] = torch.eye(c, dtype=self.xtx.dtype) * self.ridge * self.xtx.diagonal()[:c].mean()
+        penalty[:c, :c].fill_diagonal_(self.ridge * float(self.xtx.diagonal()[:c].mean()))
         theta = torch.linalg.lstsq(self.xtx + penalty, self.xty).solution  # [C_in + 1, C_out]
         residual = self.yty - 2 * float((theta * self.xty).sum()) + float((theta * (self.xtx @ theta)).sum())
         total = self.yty - float(self.ysum.square().sum()) / self.count

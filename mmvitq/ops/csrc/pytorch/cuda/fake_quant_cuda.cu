@@ -1,4 +1,5 @@
 // Launchers of the CUDA fake-quantization kernels.
+#include <array>
 #include <vector>
 
 #include "fake_quant_cuda_kernel.cuh"
@@ -58,7 +59,8 @@ std::vector<Tensor> fake_quant_backward_cuda(const Tensor& dy, const Tensor& x, 
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     if (!param_grads) return {dx, at::zeros_like(scale), at::zeros_like(scale)};
-    return {dx, part_s.sum({0, 2}).mul_(grad_factor), part_z.sum({0, 2}).mul_(grad_factor)};
+    const std::array<int64_t, 2> dims{0, 2};  // not a braced list: ambiguous with sum(DimnameList) under nvcc
+    return {dx, part_s.sum(dims).mul_(grad_factor), part_z.sum(dims).mul_(grad_factor)};
   }
   const int64_t rows_per_item = std::max<int64_t>(64, (outer + kMaxBlocks - 1) / kMaxBlocks);
   const int64_t items = (outer + rows_per_item - 1) / rows_per_item;
