@@ -29,7 +29,7 @@ def train(work_dir, options: list[str], *extra: str) -> tuple[list[float], str]:
     return [float(v) for v in re.findall(VAL, log)], log
 
 
-def tested_top1(config_args: list[str], work_dir) -> tuple[float, str]:
+def top1_of(config_args: list[str], work_dir) -> tuple[float, str]:
     out = os.path.join(work_dir, 'metrics.json')
     log = run(['tools/test.py', CONFIG, *config_args, '--work-dir', str(work_dir), '--out', out])
     with open(out) as f:
@@ -55,15 +55,15 @@ def test_both_stages_then_test_tool_reproduces(gplq_run, data_root, tmp_path):  
 
     # Stage 2 alone, from the stage-1 checkpoint, through tools/test.py: the same W4A4 model.
     options = ['--cfg-options', *subset(data_root)]
-    top1, log = tested_top1([str(work_dir / 'iter_4.pth'), *options], tmp_path / 'stage2')
+    top1, log = top1_of([str(work_dir / 'iter_4.pth'), *options], tmp_path / 'stage2')
     assert 'GPLQ stage 2: 25 weight quantizers calibrated' in log
-    assert top1 == pytest.approx(tops[1], abs=1e-6)
-    top1, log = tested_top1([str(work_dir / 'gplq_quantized.pth'), *options], tmp_path / 'final')
-    assert 'testing it as it is' in log and top1 == pytest.approx(tops[1], abs=1e-6)
+    assert top1 == pytest.approx(tops[1], abs=1e-3)  # the log rounds to 4 decimals
+    top1, log = top1_of([str(work_dir / 'gplq_quantized.pth'), *options], tmp_path / 'final')
+    assert 'testing it as it is' in log and top1 == pytest.approx(tops[1], abs=1e-3)
 
     # Stage 2 alone from the float checkpoint: PTQ (activations from their min-max init) with QwT.
     float_ckpt = os.path.join(ROOT, 'checkpoints', 'deit-tiny-p4_fashion-mnist-c4de163e.pth')
-    top1, log = tested_top1([float_ckpt, *options], tmp_path / 'ptq')
+    top1, log = top1_of([float_ckpt, *options], tmp_path / 'ptq')
     assert 'GPLQ stage 2: 25 weight quantizers calibrated' in log and 50 < top1 <= 100
 
 
