@@ -115,10 +115,13 @@ class GPLQ(BaseModel):
                 state_dict[prefix + part + key[len(prefix):]] = value
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def weight_quantizers(self) -> list[BaseQuantizer]:
-        """The weight quantizers of the student's quantized linears and convs."""
-        return [m.weight_quant for m in self.student.modules()
+    def weight_quantized_layers(self) -> list[nn.Module]:
+        """The student's quantized linears and convs that have a weight quantizer."""
+        return [m for m in self.student.modules()
                 if isinstance(m, (QuantLinear, QuantConv2d)) and m.weight_quant is not None]
+
+    def weight_quantizers(self) -> list[BaseQuantizer]:
+        return [m.weight_quant for m in self.weight_quantized_layers()]
 
     def activation_quantizers(self) -> list[BaseQuantizer]:
         weights = set(map(id, self.weight_quantizers()))

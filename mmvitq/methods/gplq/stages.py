@@ -29,15 +29,13 @@ def fit_feature_pca(model: GPLQ, batches: Sequence[Tensor]) -> int:
 @torch.no_grad()
 def calibrate_weights(model: GPLQ) -> int:
     """Enable every weight quantizer and set its range from its own weight (data-free); returns how many."""
-    quantizers = model.weight_quantizers()
-    for module in model.student.modules():
-        quantizer = getattr(module, 'weight_quant', None)
-        if quantizer in quantizers:
-            quantizer.reset()
-            quantizer.observe(module.weight)
-            quantizer.freeze()
+    layers = model.weight_quantized_layers()
+    for layer in layers:
+        layer.weight_quant.reset()
+        layer.weight_quant.observe(layer.weight)
+        layer.weight_quant.freeze()
     model.sync_weight_quant()
-    return len(quantizers)
+    return len(layers)
 
 
 @torch.no_grad()
