@@ -7,7 +7,9 @@ clamped in the forward pass), both multiplied by `grad_factor` (LSQ uses 1 / sqr
 Scales below 1e-8, zero and negatives included, are clamped to 1e-8 without a host sync; the
 gradient passes through that clamp so a learned scale can recover. NaN inputs stay NaN and never
 reach a scale gradient. float64 inputs, and devices the extension was not built for, run the
-PyTorch reference (`mmvitq.ops.reference`).
+PyTorch reference (`mmvitq.ops.reference`). Inside `compact_activations()` a static quantizer in a
+graph that needs gradients keeps integer codes for backward instead of float copies
+(`CompactFakeQuantFunction`, `mmvitq.ops.compact`).
 """
 import math
 import warnings
@@ -18,6 +20,7 @@ from torch import Tensor
 from torch.autograd import Function
 
 from . import reference
+from .compact import compact_enabled, register_output
 from .ext_loader import load_ext
 
 _ext = load_ext()
@@ -66,6 +69,44 @@ class FakeQuantFunction(Function):
         return dx, ds if need_s else None, dz if need_z else None, None, None, None, None, None
 
 
+class CompactFakeQuantFunction(Function):
+    """Fake quantization that keeps levels and residual codes for backward, not its float input (float32).
+
+    The backward pass rebuilds an input with the same levels (and residuals to 1/250) and runs the
+    ordinary backward on it; a later op that saved the output gets it rebuilt bit-exactly from the levels.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int,
+                quant_min: int, quant_max: int, grad_factor: float) -> Tensor:
+        args = (channels, inner, quant_min, quant_max)
+        kernel = _use_kernel(x)
+        out, level, resid = (_ext.fake_quant_pack if kernel else reference.pack)(x, scale, zero_point, *args)
+        unpack = _ext.fake_quant_unpack if kernel else reference.unpack
+        ctx.save_for_backward(level, resid, scale, zero_point)
+        ctx.args, ctx.kernel = (*args, grad_factor), kernel
+        shape = out.shape  # the closure must not hold `out` itself, or the float output would stay alive
+        register_output(out, lambda: unpack(level, resid, scale, zero_point, *args, True).view(shape))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        level, resid, scale, zero_point = ctx.saved_tensors
+        channels, inner, quant_min, quant_max, grad_factor = ctx.args
+        need_s, need_z = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        if ctx.kernel:
+            x = _ext.fake_quant_unpack(level, resid, scale, zero_point, channels, inner, quant_min, quant_max, False)
+            dx, ds, dz = _ext.fake_quant_backward(grad_output.contiguous(), x, scale, zero_point, channels, inner,
+                                                  quant_min, quant_max, grad_factor, need_s or need_z)
+        else:
+            x = reference.unpack(level, resid, scale, zero_point, channels, inner, quant_min, quant_max, False)
+            with torch.enable_grad():
+                x, s, z = (t.detach().requires_grad_() for t in (x, scale, zero_point))
+                out = reference.fake_quant(x, s, z, channels, inner, quant_min, quant_max, grad_factor)
+                dx, ds, dz = torch.autograd.grad(out, (x, s, z), grad_output)
+        return dx, ds if need_s else None, dz if need_z else None, None, None, None, None, None
+
+
 class FakeQuantPerTokenFunction(Function):
     """Dynamic per-row fake quantization; the input gradient is straight-through inside the range."""
 
@@ -107,6 +148,10 @@ def _fake_quant(x: Tensor, scale: Tensor, zero_point: Optional[Tensor], channels
                 quant_min: int, quant_max: int, grad_factor: float) -> Tensor:
     _check_range(quant_min, quant_max)
     scale, zero_point = _params(x, scale, zero_point, channels)
+    if compact_enabled() and torch.is_grad_enabled() and x.dtype == torch.float32 and quant_max - quant_min <= 255 \
+            and (x.requires_grad or scale.requires_grad or zero_point.requires_grad):
+        return CompactFakeQuantFunction.apply(x.contiguous(), scale, zero_point, channels, inner, quant_min,
+                                              quant_max, float(grad_factor))
     if _use_kernel(x):
         return FakeQuantFunction.apply(x.contiguous(), scale, zero_point, channels, inner, quant_min, quant_max,
                                        float(grad_factor))

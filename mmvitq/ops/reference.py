@@ -73,3 +73,40 @@ def fake_quant_per_token(x: Tensor, quant_min: int, quant_max: int, symmetric: b
         return x.clone()
     scale, zero = token_qparams(x, quant_min, quant_max, symmetric)
     return fake_quant(x, scale, zero, scale.numel(), x.shape[-1], quant_min, quant_max)
+
+
+# Compact fake quantization (mmvitq.ops.compact): the kernels' pack / unpack in PyTorch, element for element.
+RESID_STEPS, RESID_MAX, CLIPPED, NAN = 250.0, 124.0, -128, -127
+
+
+def pack(x: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int, quant_min: int,
+         quant_max: int) -> tuple[Tensor, Tensor, Tensor]:
+    """float32 `x` -> (fake-quantized x, level - quant_min as uint8, residual code as int8)."""
+    xf = x.reshape(-1, channels, inner)
+    s = scale.clamp_min(MIN_SCALE).reshape(1, channels, 1)
+    z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
+    nan = torch.isnan(xf)
+    v = (xf * (1.0 / s)).clamp(quant_min - z - 1.0, quant_max - z + 1.0)
+    rounded = torch.round(v)
+    q = rounded + z
+    qc = q.clamp(quant_min, quant_max)
+    out = torch.where(nan, xf, (qc - z) * s)
+    level = (qc - quant_min).nan_to_num(0.0).to(torch.uint8)
+    resid = ((v - rounded) * RESID_STEPS).round().clamp(-RESID_MAX, RESID_MAX).nan_to_num(0.0).to(torch.int8)
+    resid = resid.masked_fill((q < quant_min) | (q > quant_max), CLIPPED).masked_fill(nan, NAN)
+    return out.reshape(x.shape), level.reshape(x.shape), resid.reshape(x.shape)
+
+
+def unpack(level: Tensor, resid: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int,
+           quant_min: int, quant_max: int, quantized: bool) -> Tensor:
+    """An input that packs to (level, resid) again, or with `quantized` the fake-quantized output."""
+    s = scale.clamp_min(MIN_SCALE).reshape(1, channels, 1)
+    z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
+    q = level.reshape(-1, channels, inner).float() + quant_min
+    r = resid.reshape(q.shape)
+    if quantized:
+        v = q - z
+    else:
+        outside = torch.where(q == quant_min, quant_min - z - 1.0, quant_max - z + 1.0)
+        v = torch.where(r == CLIPPED, outside, (q - z) + r.float() / RESID_STEPS)
+    return (v * s).masked_fill(r == NAN, float('nan')).reshape(level.shape)

@@ -131,6 +131,32 @@ def test_feature_loss_is_the_pca_projected_mse(teacher_ckpt):
     assert model.loss(x, samples)['loss_mimic'].item() == pytest.approx(0.0, abs=1e-10)
 
 
+def test_compact_activations_keep_losses_and_weight_gradients(teacher_ckpt):
+    """A stage-1 step with compact saved activations equals the regular one: losses and weight gradients
+    exactly (W4A4 here, both quantizer kinds active), LSQ scale gradients to the residual grid."""
+    grads = []
+    for compact in (False, True):
+        model = build(teacher_ckpt, qconfig=dict(QCONFIG, w_bits=4, a_bits=4), compact_activations=compact).train()
+        calib = [images(16, 1), images(16, 2)]
+        calibrate_activations(model, calib)
+        calibrate_weights(model)  # weights quantized too, as in the joint QAT ablation
+        fit_feature_pca(model, calib)
+        losses = model.loss(images(8, 3), [DataSample().set_gt_label(i % 10) for i in range(8)])
+        sum(losses.values()).backward()
+        grads.append({n: p.grad.clone() for n, p in model.student.named_parameters() if p.grad is not None})
+        grads[-1]['losses'] = torch.stack(list(losses.values())).detach()
+    regular, compact = grads
+    assert regular.keys() == compact.keys()
+    scales = [n for n in regular if n.endswith('.scale')]
+    assert scales and len(regular) > len(scales) + 1
+    for name in regular:
+        if name in scales:
+            torch.testing.assert_close(compact[name], regular[name], rtol=0.05, atol=1e-4)
+        else:
+            assert torch.equal(compact[name], regular[name]), name
+    assert any(not torch.equal(compact[n], regular[n]) for n in scales)  # the compact path really ran
+
+
 def test_compensation_cuts_the_weight_quantization_error(teacher_ckpt):
     """QwT fitted on 64 images makes the W3 model's features closer to the float-weight model's on others."""
     model = build(teacher_ckpt)

@@ -44,3 +44,22 @@ def test_cuda_large_reduction_matches():
     theirs = grads(lambda x, s, z: reference.fake_quant(x, s, z, 1, x.numel(), 0, 15), x, s, z)
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a.cpu(), b, rtol=1e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize('bits', BITS)
+@pytest.mark.parametrize('symmetric', (True, False))
+def test_cuda_compact_pack_matches_reference(bits, symmetric):
+    """Compact fake quantization's CUDA pack / unpack against the PyTorch reference, bit for bit."""
+    from mmvitq.ops.fake_quant import _ext
+    qmin, qmax = quant_range(bits, symmetric)
+    x = rand((8, 6, 197, 16)) * 2
+    x.view(-1)[:3] = torch.tensor([float('nan'), float('inf'), -float('inf')])
+    s, z = torch.rand(6) * 0.3 + 0.02, torch.full((6, ), 0.0 if symmetric else float(qmax // 2))
+    args = (s, z, 6, 197 * 16, qmin, qmax)
+    ours = _ext.fake_quant_pack(x.cuda(), s.cuda(), z.cuda(), *args[2:])
+    theirs = reference.pack(x, *args)
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a.cpu().nan_to_num(9), b.nan_to_num(9))
+    for quantized in (True, False):
+        a = _ext.fake_quant_unpack(ours[1], ours[2], s.cuda(), z.cuda(), *args[2:], quantized)
+        assert torch.equal(a.cpu().nan_to_num(9), reference.unpack(theirs[1], theirs[2], *args, quantized).nan_to_num(9))

@@ -6,6 +6,8 @@
 #ifndef MMVITQ_FAKE_QUANT_COMMON_H
 #define MMVITQ_FAKE_QUANT_COMMON_H
 
+#include <limits>
+
 // static: each translation unit keeps its own copy, so the AVX2 unit's copies (compiled for
 // another target) are never merged with the baseline ones by the linker.
 #if defined(__CUDACC__)
@@ -90,6 +92,51 @@ MMVITQ_HD ElemGrad fake_quant_grad(float dy, float x, const QParams& p, float qm
   g.dscale = mul_rn(dy, ds);
   g.dzero = (below || above) ? -mul_rn(dy, p.scale) : 0.0f;
   return g;
+}
+
+MMVITQ_HD float quiet_nan() {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(0x7fc00000);
+#else
+  return std::numeric_limits<float>::quiet_NaN();
+#endif
+}
+
+// Compact form of a fake-quantized element for training (mmvitq.ops.compact): its level as an offset
+// from qmin (uint8) and its rounding residual x/s - round(x/s) as round(250 r) clamped to [-124, 124]
+// (int8), or kClipped / kNaN. unpack_element rebuilds an input that has the same level and, inside the
+// range, residual within 1/250 (the clamp keeps it off the rounding boundary), so the ordinary kernels
+// run on it unchanged; with `quantized` it rebuilds the fake-quantized value itself, bit-exactly.
+constexpr float kResidSteps = 250.0f;
+constexpr float kResidMax = 124.0f;
+constexpr signed char kClipped = -128, kNaN = -127;
+
+MMVITQ_HD float pack_element(float x, const QParams& p, float qmin, float qmax, unsigned char* level,
+                             signed char* resid) {
+  if (x != x) {
+    *level = 0, *resid = kNaN;
+    return x;
+  }
+  const float v = clamp_keep_nan(mul_rn(x, p.inv_scale), qmin - p.zero_point - 1.0f, qmax - p.zero_point + 1.0f);
+  const float r = round_even(v);
+  const float q = r + p.zero_point;
+  const float qc = clamp_keep_nan(q, qmin, qmax);
+  *level = static_cast<unsigned char>(qc - qmin);
+  *resid = (q < qmin || q > qmax)
+               ? kClipped
+               : static_cast<signed char>(clamp_keep_nan(round_even(mul_rn(v - r, kResidSteps)), -kResidMax, kResidMax));
+  return mul_rn(qc - p.zero_point, p.scale);
+}
+
+MMVITQ_HD float unpack_element(unsigned char level, signed char resid, const QParams& p, float qmin, float qmax,
+                               bool quantized) {
+  if (resid == kNaN) return quiet_nan();
+  const float q = qmin + static_cast<float>(level);
+  if (quantized) return mul_rn(q - p.zero_point, p.scale);
+  const float v = resid != kClipped ? (q - p.zero_point) + static_cast<float>(resid) / kResidSteps
+                  : q == qmin       ? qmin - p.zero_point - 1.0f
+                                    : qmax - p.zero_point + 1.0f;
+  return mul_rn(v, p.scale);
 }
 
 // Dynamic per-row parameters (per-token): symmetric uses max|x| / qmax, asymmetric spans

@@ -15,6 +15,10 @@ std::vector<Tensor> fake_quant_backward_cpu(const Tensor& dy, const Tensor& x, c
                                             bool param_grads);
 std::vector<Tensor> fake_quant_per_token_forward_cpu(const Tensor& x, int64_t qmin, int64_t qmax,
                                                      bool symmetric);
+std::vector<Tensor> fake_quant_pack_cpu(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
+                                        int64_t channels, int64_t inner, int64_t qmin, int64_t qmax);
+Tensor fake_quant_unpack_cpu(const Tensor& level, const Tensor& resid, const Tensor& scale, const Tensor& zero_point,
+                             int64_t channels, int64_t inner, int64_t qmin, int64_t qmax, bool quantized);
 #ifdef MMVITQ_WITH_CUDA
 Tensor fake_quant_forward_cuda(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
                                int64_t channels, int64_t inner, int64_t qmin, int64_t qmax);
@@ -24,6 +28,11 @@ std::vector<Tensor> fake_quant_backward_cuda(const Tensor& dy, const Tensor& x, 
                                              bool param_grads);
 std::vector<Tensor> fake_quant_per_token_forward_cuda(const Tensor& x, int64_t qmin, int64_t qmax,
                                                       bool symmetric);
+std::vector<Tensor> fake_quant_pack_cuda(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
+                                         int64_t channels, int64_t inner, int64_t qmin, int64_t qmax);
+Tensor fake_quant_unpack_cuda(const Tensor& level, const Tensor& resid, const Tensor& scale,
+                              const Tensor& zero_point, int64_t channels, int64_t inner, int64_t qmin, int64_t qmax,
+                              bool quantized);
 #endif
 
 namespace {
@@ -40,10 +49,8 @@ void check_range(int64_t qmin, int64_t qmax) {
               qmin, ", ", qmax, "]");
 }
 
-void check_layout(const Tensor& x, const Tensor& scale, const Tensor& zero_point, int64_t channels,
-                  int64_t inner, int64_t qmin, int64_t qmax) {
-  check_input(x, "input");
-  check_range(qmin, qmax);
+// `x` (any dtype) splits into [outer, channels, inner]; scale and zero point fit it.
+void check_params(const Tensor& x, const Tensor& scale, const Tensor& zero_point, int64_t channels, int64_t inner) {
   TORCH_CHECK(channels >= 1 && inner >= 1, "channels and inner must be >= 1");
   TORCH_CHECK(x.numel() % (channels * inner) == 0, "input of ", x.numel(),
               " elements does not split into channels=", channels, " x inner=", inner);
@@ -54,7 +61,51 @@ void check_layout(const Tensor& x, const Tensor& scale, const Tensor& zero_point
   }
 }
 
+void check_layout(const Tensor& x, const Tensor& scale, const Tensor& zero_point, int64_t channels,
+                  int64_t inner, int64_t qmin, int64_t qmax) {
+  check_input(x, "input");
+  check_range(qmin, qmax);
+  check_params(x, scale, zero_point, channels, inner);
+}
+
+void check_compact_range(int64_t qmin, int64_t qmax) {
+  check_range(qmin, qmax);
+  TORCH_CHECK(qmax - qmin <= 255, "compact fake quantization stores levels in 8 bits, got [", qmin, ", ", qmax, "]");
+}
+
 }  // namespace
+
+std::vector<Tensor> fake_quant_pack(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
+                                    int64_t channels, int64_t inner, int64_t qmin, int64_t qmax) {
+  check_layout(x, scale, zero_point, channels, inner, qmin, qmax);
+  check_compact_range(qmin, qmax);
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "compact fake quantization takes float32 input, got ", x.scalar_type());
+  if (x.is_cuda()) {
+#ifdef MMVITQ_WITH_CUDA
+    return fake_quant_pack_cuda(x, scale, zero_point, channels, inner, qmin, qmax);
+#else
+    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
+#endif
+  }
+  return fake_quant_pack_cpu(x, scale, zero_point, channels, inner, qmin, qmax);
+}
+
+Tensor fake_quant_unpack(const Tensor& level, const Tensor& resid, const Tensor& scale, const Tensor& zero_point,
+                         int64_t channels, int64_t inner, int64_t qmin, int64_t qmax, bool quantized) {
+  check_compact_range(qmin, qmax);
+  TORCH_CHECK(level.scalar_type() == at::kByte && resid.scalar_type() == at::kChar && level.is_contiguous() &&
+                  resid.is_contiguous() && level.sizes() == resid.sizes() && level.device() == resid.device(),
+              "level (uint8) and resid (int8) must be contiguous with the same shape and device");
+  check_params(level, scale, zero_point, channels, inner);
+  if (level.is_cuda()) {
+#ifdef MMVITQ_WITH_CUDA
+    return fake_quant_unpack_cuda(level, resid, scale, zero_point, channels, inner, qmin, qmax, quantized);
+#else
+    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
+#endif
+  }
+  return fake_quant_unpack_cpu(level, resid, scale, zero_point, channels, inner, qmin, qmax, quantized);
+}
 
 Tensor fake_quant_forward(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
                           int64_t channels, int64_t inner, int64_t qmin, int64_t qmax) {

@@ -124,6 +124,31 @@ __global__ void fake_quant_per_token_kernel(const T* __restrict__ x, T* __restri
   }
 }
 
+// Compact fake quantization (mmvitq.ops.compact): element-wise pack and unpack, float32 only.
+__global__ void fake_quant_pack_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                       unsigned char* __restrict__ level, signed char* __restrict__ resid,
+                                       const float* __restrict__ scale, const float* __restrict__ zero, int64_t n,
+                                       int64_t channels, int64_t inner, float qmin, float qmax) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
+    const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
+    const QParams p = make_qparams(__ldg(scale + c), __ldg(zero + c), qmin, qmax);
+    y[i] = pack_element(x[i], p, qmin, qmax, level + i, resid + i);
+  }
+}
+
+__global__ void fake_quant_unpack_kernel(const unsigned char* __restrict__ level,
+                                         const signed char* __restrict__ resid, float* __restrict__ out,
+                                         const float* __restrict__ scale, const float* __restrict__ zero, int64_t n,
+                                         int64_t channels, int64_t inner, float qmin, float qmax, bool quantized) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
+    const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
+    const QParams p = make_qparams(__ldg(scale + c), __ldg(zero + c), qmin, qmax);
+    out[i] = unpack_element(level[i], resid[i], p, qmin, qmax, quantized);
+  }
+}
+
 }  // namespace mmvitq
 
 #endif  // MMVITQ_FAKE_QUANT_CUDA_KERNEL_CUH

@@ -99,4 +99,37 @@ std::vector<Tensor> fake_quant_per_token_forward_cuda(const Tensor& x, int64_t q
   return {y, scale, zero};
 }
 
+std::vector<Tensor> fake_quant_pack_cuda(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
+                                         int64_t channels, int64_t inner, int64_t qmin, int64_t qmax) {
+  at::cuda::CUDAGuard guard(x.device());
+  Tensor y = at::empty_like(x);
+  Tensor level = at::empty(x.sizes(), x.options().dtype(at::kByte));
+  Tensor resid = at::empty(x.sizes(), x.options().dtype(at::kChar));
+  const int64_t n = x.numel();
+  if (n == 0) return {y, level, resid};
+  fake_quant_pack_kernel<<<blocks_for((n + kThreads - 1) / kThreads), kThreads, 0,
+                           at::cuda::getCurrentCUDAStream()>>>(
+      x.data_ptr<float>(), y.data_ptr<float>(), level.data_ptr<uint8_t>(),
+      reinterpret_cast<signed char*>(resid.data_ptr<int8_t>()), scale.data_ptr<float>(),
+      zero_point.data_ptr<float>(), n, channels, inner, static_cast<float>(qmin), static_cast<float>(qmax));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {y, level, resid};
+}
+
+Tensor fake_quant_unpack_cuda(const Tensor& level, const Tensor& resid, const Tensor& scale,
+                              const Tensor& zero_point, int64_t channels, int64_t inner, int64_t qmin, int64_t qmax,
+                              bool quantized) {
+  at::cuda::CUDAGuard guard(level.device());
+  Tensor out = at::empty(level.sizes(), scale.options());
+  const int64_t n = level.numel();
+  if (n == 0) return out;
+  fake_quant_unpack_kernel<<<blocks_for((n + kThreads - 1) / kThreads), kThreads, 0,
+                             at::cuda::getCurrentCUDAStream()>>>(
+      level.data_ptr<uint8_t>(), reinterpret_cast<const signed char*>(resid.data_ptr<int8_t>()),
+      out.data_ptr<float>(), scale.data_ptr<float>(), zero_point.data_ptr<float>(), n, channels, inner,
+      static_cast<float>(qmin), static_cast<float>(qmax), quantized);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
 }  // namespace mmvitq
