@@ -35,6 +35,15 @@ Tensor fake_quant_unpack_cuda(const Tensor& level, const Tensor& resid, const Te
                               bool quantized);
 #endif
 
+// Runs NAME_cuda(...) on CUDA tensors (an error when built without CUDA), else NAME_cpu(...).
+#ifdef MMVITQ_WITH_CUDA
+#define DISPATCH_DEVICE(tensor, name, ...) return (tensor).is_cuda() ? name##_cuda(__VA_ARGS__) : name##_cpu(__VA_ARGS__)
+#else
+#define DISPATCH_DEVICE(tensor, name, ...)                                      \
+  TORCH_CHECK(!(tensor).is_cuda(), "mmvitq._ext was built without CUDA"); \
+  return name##_cpu(__VA_ARGS__)
+#endif
+
 namespace {
 
 void check_input(const Tensor& x, const char* name) {
@@ -80,14 +89,7 @@ std::vector<Tensor> fake_quant_pack(const Tensor& x, const Tensor& scale, const 
   check_layout(x, scale, zero_point, channels, inner, qmin, qmax);
   check_compact_range(qmin, qmax);
   TORCH_CHECK(x.scalar_type() == at::kFloat, "compact fake quantization takes float32 input, got ", x.scalar_type());
-  if (x.is_cuda()) {
-#ifdef MMVITQ_WITH_CUDA
-    return fake_quant_pack_cuda(x, scale, zero_point, channels, inner, qmin, qmax);
-#else
-    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
-#endif
-  }
-  return fake_quant_pack_cpu(x, scale, zero_point, channels, inner, qmin, qmax);
+  DISPATCH_DEVICE(x, fake_quant_pack, x, scale, zero_point, channels, inner, qmin, qmax);
 }
 
 Tensor fake_quant_unpack(const Tensor& level, const Tensor& resid, const Tensor& scale, const Tensor& zero_point,
@@ -97,27 +99,13 @@ Tensor fake_quant_unpack(const Tensor& level, const Tensor& resid, const Tensor&
                   resid.is_contiguous() && level.sizes() == resid.sizes() && level.device() == resid.device(),
               "level (uint8) and resid (int8) must be contiguous with the same shape and device");
   check_params(level, scale, zero_point, channels, inner);
-  if (level.is_cuda()) {
-#ifdef MMVITQ_WITH_CUDA
-    return fake_quant_unpack_cuda(level, resid, scale, zero_point, channels, inner, qmin, qmax, quantized);
-#else
-    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
-#endif
-  }
-  return fake_quant_unpack_cpu(level, resid, scale, zero_point, channels, inner, qmin, qmax, quantized);
+  DISPATCH_DEVICE(level, fake_quant_unpack, level, resid, scale, zero_point, channels, inner, qmin, qmax, quantized);
 }
 
 Tensor fake_quant_forward(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
                           int64_t channels, int64_t inner, int64_t qmin, int64_t qmax) {
   check_layout(x, scale, zero_point, channels, inner, qmin, qmax);
-  if (x.is_cuda()) {
-#ifdef MMVITQ_WITH_CUDA
-    return fake_quant_forward_cuda(x, scale, zero_point, channels, inner, qmin, qmax);
-#else
-    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
-#endif
-  }
-  return fake_quant_forward_cpu(x, scale, zero_point, channels, inner, qmin, qmax);
+  DISPATCH_DEVICE(x, fake_quant_forward, x, scale, zero_point, channels, inner, qmin, qmax);
 }
 
 std::vector<Tensor> fake_quant_backward(const Tensor& dy, const Tensor& x, const Tensor& scale,
@@ -128,16 +116,8 @@ std::vector<Tensor> fake_quant_backward(const Tensor& dy, const Tensor& x, const
   check_input(dy, "grad_output");
   TORCH_CHECK(dy.sizes() == x.sizes() && dy.scalar_type() == x.scalar_type() && dy.device() == x.device(),
               "grad_output must match the input's shape, dtype and device");
-  if (x.is_cuda()) {
-#ifdef MMVITQ_WITH_CUDA
-    return fake_quant_backward_cuda(dy, x, scale, zero_point, channels, inner, qmin, qmax, grad_factor,
-                                    param_grads);
-#else
-    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
-#endif
-  }
-  return fake_quant_backward_cpu(dy, x, scale, zero_point, channels, inner, qmin, qmax, grad_factor,
-                                 param_grads);
+  DISPATCH_DEVICE(x, fake_quant_backward, dy, x, scale, zero_point, channels, inner, qmin, qmax, grad_factor,
+                  param_grads);
 }
 
 std::vector<Tensor> fake_quant_per_token_forward(const Tensor& x, int64_t qmin, int64_t qmax,
@@ -145,14 +125,7 @@ std::vector<Tensor> fake_quant_per_token_forward(const Tensor& x, int64_t qmin, 
   check_input(x, "input");
   check_range(qmin, qmax);
   TORCH_CHECK(!symmetric || (qmin < 0 && qmax > 0), "symmetric per-token quantization needs quant_min < 0 < quant_max");
-  if (x.is_cuda()) {
-#ifdef MMVITQ_WITH_CUDA
-    return fake_quant_per_token_forward_cuda(x, qmin, qmax, symmetric);
-#else
-    TORCH_CHECK(false, "mmvitq._ext was built without CUDA");
-#endif
-  }
-  return fake_quant_per_token_forward_cpu(x, qmin, qmax, symmetric);
+  DISPATCH_DEVICE(x, fake_quant_per_token_forward, x, qmin, qmax, symmetric);
 }
 
 bool compiled_with_cuda() {
