@@ -186,6 +186,8 @@ def test_bad_settings_name_the_field(teacher_ckpt, tmp_path):
         GPLQ(architecture=ARCH, teacher_checkpoint=str(tmp_path / 'none.pth'), qconfig=QCONFIG)
     with pytest.raises(ValueError, match=r'qconfig.w_bits must be an int in 2..8, got 9'):
         GPLQ(architecture=ARCH, teacher_checkpoint=teacher_ckpt, qconfig=dict(QCONFIG, w_bits=9))
+    with pytest.raises(ValueError, match=r'model.compact_activations must be None, True or False'):
+        GPLQ(architecture=ARCH, teacher_checkpoint=teacher_ckpt, qconfig=QCONFIG, compact_activations='yes')
     with pytest.raises(ValueError, match=r'model.pca_variance must be a number in \(0, 1\]'):
         GPLQ(architecture=ARCH, teacher_checkpoint=teacher_ckpt, qconfig=QCONFIG, pca_variance=1.5)
     torch.save({'state_dict': {}}, tmp_path / 'empty.pth')

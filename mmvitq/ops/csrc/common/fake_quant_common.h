@@ -111,32 +111,28 @@ constexpr float kResidSteps = 250.0f;
 constexpr float kResidMax = 124.0f;
 constexpr signed char kClipped = -128, kNaN = -127;
 
+// Branch-free (both sides are computed, then selected), so the CPU loops vectorise.
 MMVITQ_HD float pack_element(float x, const QParams& p, float qmin, float qmax, unsigned char* level,
                              signed char* resid) {
-  if (x != x) {
-    *level = 0, *resid = kNaN;
-    return x;
-  }
   const float v = clamp_keep_nan(mul_rn(x, p.inv_scale), qmin - p.zero_point - 1.0f, qmax - p.zero_point + 1.0f);
   const float r = round_even(v);
   const float q = r + p.zero_point;
   const float qc = clamp_keep_nan(q, qmin, qmax);
-  *level = static_cast<unsigned char>(qc - qmin);
-  *resid = (q < qmin || q > qmax)
-               ? kClipped
-               : static_cast<signed char>(clamp_keep_nan(round_even(mul_rn(v - r, kResidSteps)), -kResidMax, kResidMax));
-  return mul_rn(qc - p.zero_point, p.scale);
+  const float code = clamp_keep_nan(round_even(mul_rn(v - r, kResidSteps)), -kResidMax, kResidMax);
+  const bool nan = x != x;
+  *level = static_cast<unsigned char>(nan ? 0.0f : qc - qmin);
+  *resid = static_cast<signed char>(nan ? kNaN : (q < qmin || q > qmax) ? kClipped : code);
+  return mul_rn(qc - p.zero_point, p.scale);  // NaN stays NaN
 }
 
 MMVITQ_HD float unpack_element(unsigned char level, signed char resid, const QParams& p, float qmin, float qmax,
                                bool quantized) {
-  if (resid == kNaN) return quiet_nan();
   const float q = qmin + static_cast<float>(level);
-  if (quantized) return mul_rn(q - p.zero_point, p.scale);
-  const float v = resid != kClipped ? (q - p.zero_point) + static_cast<float>(resid) / kResidSteps
-                  : q == qmin       ? qmin - p.zero_point - 1.0f
-                                    : qmax - p.zero_point + 1.0f;
-  return mul_rn(v, p.scale);
+  const float outside = q == qmin ? qmin - p.zero_point - 1.0f : qmax - p.zero_point + 1.0f;
+  const float inside = (q - p.zero_point) + static_cast<float>(resid) / kResidSteps;
+  const float v = quantized ? q - p.zero_point : resid == kClipped ? outside : inside;
+  const float out = mul_rn(v, p.scale);
+  return resid == kNaN ? quiet_nan() : out;
 }
 
 // Dynamic per-row parameters (per-token): symmetric uses max|x| / qmax, asymmetric spans

@@ -1,7 +1,10 @@
 // CPU kernels of compact fake quantization (pack: input -> output, levels, residual codes; unpack: back).
+// Loops over whole rows of channels (inner == 1) or spans of one channel (inner > 1), so the element
+// functions, which are branch-free, vectorise.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "fake_quant_common.h"
@@ -11,28 +14,42 @@ using at::Tensor;
 namespace mmvitq {
 namespace {
 
-constexpr int64_t kGrain = 16384;
+constexpr int64_t kGrain = 16384;  // elements per work item
 
-std::vector<QParams> channel_params(const Tensor& scale, const Tensor& zero_point, float qmin, float qmax) {
-  std::vector<QParams> params(scale.numel());
-  const float* s = scale.data_ptr<float>();
-  const float* z = zero_point.data_ptr<float>();
-  for (size_t c = 0; c < params.size(); ++c) params[c] = make_qparams(s[c], z[c], qmin, qmax);
-  return params;
-}
-
-// Calls fn(i, params of element i) for i in [begin, end) of a [outer, channels, inner] tensor,
-// stepping the channel index instead of dividing for every element.
-template <typename Fn>
-void for_each_element(int64_t n, int64_t channels, int64_t inner, const std::vector<QParams>& params, Fn fn) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    int64_t c = (begin / inner) % channels, j = begin % inner;
-    for (int64_t i = begin; i < end; ++i) {
-      fn(i, params[c]);
-      if (++j == inner) j = 0, c = c + 1 == channels ? 0 : c + 1;
+// fn(offset, length, params of channel c) over [outer, channels, inner]: for inner == 1 per channel of
+// each row (params per element), else per span of one channel (params fixed); spans_fn gets a span.
+template <typename RowFn, typename SpanFn>
+void for_each_span(int64_t n, int64_t channels, int64_t inner, RowFn row_fn, SpanFn span_fn) {
+  if (inner == 1) {
+    const int64_t rows = n / channels, per_item = std::max<int64_t>(1, kGrain / channels);
+    at::parallel_for(0, (rows + per_item - 1) / per_item, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item)
+        for (int64_t r = item * per_item; r < std::min(rows, (item + 1) * per_item); ++r) row_fn(r * channels);
+    });
+    return;
+  }
+  const int64_t chunks = (inner + kGrain - 1) / kGrain, rows = n / inner;
+  at::parallel_for(0, rows * chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t row = item / chunks, start = (item % chunks) * kGrain;
+      span_fn(row * inner + start, std::min(kGrain, inner - start), row % channels);
     }
   });
 }
+
+// Per-channel parameters as three arrays (structure of arrays, so the channel loop vectorises).
+struct Params {
+  std::vector<float> scale, inv_scale, zero;
+  Params(const Tensor& s, const Tensor& z, float qmin, float qmax) {
+    const int64_t n = s.numel();
+    scale.resize(n), inv_scale.resize(n), zero.resize(n);
+    for (int64_t c = 0; c < n; ++c) {
+      const QParams p = make_qparams(s.data_ptr<float>()[c], z.data_ptr<float>()[c], qmin, qmax);
+      scale[c] = p.scale, inv_scale[c] = p.inv_scale, zero[c] = p.zero_point;
+    }
+  }
+  QParams operator[](int64_t c) const { return QParams{scale[c], inv_scale[c], zero[c]}; }
+};
 
 }  // namespace
 
@@ -42,12 +59,22 @@ std::vector<Tensor> fake_quant_pack_cpu(const Tensor& x, const Tensor& scale, co
   Tensor level = at::empty(x.sizes(), x.options().dtype(at::kByte));
   Tensor resid = at::empty(x.sizes(), x.options().dtype(at::kChar));
   const float fmin = qmin, fmax = qmax;
-  const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  unsigned char* lp = level.data_ptr<uint8_t>();
-  signed char* rp = reinterpret_cast<signed char*>(resid.data_ptr<int8_t>());
-  for_each_element(x.numel(), channels, inner, channel_params(scale, zero_point, fmin, fmax),
-                   [&](int64_t i, const QParams& p) { yp[i] = pack_element(xp[i], p, fmin, fmax, lp + i, rp + i); });
+  const float* __restrict__ xp = x.data_ptr<float>();
+  float* __restrict__ yp = y.data_ptr<float>();
+  unsigned char* __restrict__ lp = level.data_ptr<uint8_t>();
+  signed char* __restrict__ rp = reinterpret_cast<signed char*>(resid.data_ptr<int8_t>());
+  const Params pp(scale, zero_point, fmin, fmax);
+  const float *s = pp.scale.data(), *inv = pp.inv_scale.data(), *z = pp.zero.data();
+  for_each_span(
+      x.numel(), channels, inner,
+      [&](int64_t off) {
+        for (int64_t c = 0; c < channels; ++c)
+          yp[off + c] = pack_element(xp[off + c], QParams{s[c], inv[c], z[c]}, fmin, fmax, lp + off + c, rp + off + c);
+      },
+      [&](int64_t off, int64_t len, int64_t c) {
+        const QParams p = pp[c];
+        for (int64_t i = off; i < off + len; ++i) yp[i] = pack_element(xp[i], p, fmin, fmax, lp + i, rp + i);
+      });
   return {y, level, resid};
 }
 
@@ -55,11 +82,21 @@ Tensor fake_quant_unpack_cpu(const Tensor& level, const Tensor& resid, const Ten
                              int64_t channels, int64_t inner, int64_t qmin, int64_t qmax, bool quantized) {
   Tensor out = at::empty(level.sizes(), scale.options());
   const float fmin = qmin, fmax = qmax;
-  const unsigned char* lp = level.data_ptr<uint8_t>();
-  const signed char* rp = reinterpret_cast<const signed char*>(resid.data_ptr<int8_t>());
-  float* op = out.data_ptr<float>();
-  for_each_element(level.numel(), channels, inner, channel_params(scale, zero_point, fmin, fmax),
-                   [&](int64_t i, const QParams& p) { op[i] = unpack_element(lp[i], rp[i], p, fmin, fmax, quantized); });
+  const unsigned char* __restrict__ lp = level.data_ptr<uint8_t>();
+  const signed char* __restrict__ rp = reinterpret_cast<const signed char*>(resid.data_ptr<int8_t>());
+  float* __restrict__ op = out.data_ptr<float>();
+  const Params pp(scale, zero_point, fmin, fmax);
+  const float *s = pp.scale.data(), *inv = pp.inv_scale.data(), *z = pp.zero.data();
+  for_each_span(
+      level.numel(), channels, inner,
+      [&](int64_t off) {
+        for (int64_t c = 0; c < channels; ++c)
+          op[off + c] = unpack_element(lp[off + c], rp[off + c], QParams{s[c], inv[c], z[c]}, fmin, fmax, quantized);
+      },
+      [&](int64_t off, int64_t len, int64_t c) {
+        const QParams p = pp[c];
+        for (int64_t i = off; i < off + len; ++i) op[i] = unpack_element(lp[i], rp[i], p, fmin, fmax, quantized);
+      });
   return out;
 }
 
