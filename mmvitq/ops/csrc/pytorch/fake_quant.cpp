@@ -37,7 +37,8 @@ Tensor fake_quant_unpack_cuda(const Tensor& level, const Tensor& resid, const Te
 
 // Runs NAME_cuda(...) on CUDA tensors (an error when built without CUDA), else NAME_cpu(...).
 #ifdef MMVITQ_WITH_CUDA
-#define DISPATCH_DEVICE(tensor, name, ...) return (tensor).is_cuda() ? name##_cuda(__VA_ARGS__) : name##_cpu(__VA_ARGS__)
+#define DISPATCH_DEVICE(tensor, name, ...) \
+  return (tensor).is_cuda() ? name##_cuda(__VA_ARGS__) : name##_cpu(__VA_ARGS__)
 #else
 #define DISPATCH_DEVICE(tensor, name, ...)                                      \
   TORCH_CHECK(!(tensor).is_cuda(), "mmvitq._ext was built without CUDA"); \

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "fake_quant_common.h"
+#include "channel_params.h"
 
 using at::Tensor;
 
@@ -16,8 +16,8 @@ namespace {
 
 constexpr int64_t kGrain = 16384;  // elements per work item
 
-// fn(offset, length, params of channel c) over [outer, channels, inner]: for inner == 1 per channel of
-// each row (params per element), else per span of one channel (params fixed); spans_fn gets a span.
+// Walks [outer, channels, inner] in parallel: row_fn(offset) for each row of channels when inner == 1,
+// else span_fn(offset, length, channel) for spans (at most kGrain long) of one channel.
 template <typename RowFn, typename SpanFn>
 void for_each_span(int64_t n, int64_t channels, int64_t inner, RowFn row_fn, SpanFn span_fn) {
   if (inner == 1) {
@@ -37,20 +37,6 @@ void for_each_span(int64_t n, int64_t channels, int64_t inner, RowFn row_fn, Spa
   });
 }
 
-// Per-channel parameters as three arrays (structure of arrays, so the channel loop vectorises).
-struct Params {
-  std::vector<float> scale, inv_scale, zero;
-  Params(const Tensor& s, const Tensor& z, float qmin, float qmax) {
-    const int64_t n = s.numel();
-    scale.resize(n), inv_scale.resize(n), zero.resize(n);
-    for (int64_t c = 0; c < n; ++c) {
-      const QParams p = make_qparams(s.data_ptr<float>()[c], z.data_ptr<float>()[c], qmin, qmax);
-      scale[c] = p.scale, inv_scale[c] = p.inv_scale, zero[c] = p.zero_point;
-    }
-  }
-  QParams operator[](int64_t c) const { return QParams{scale[c], inv_scale[c], zero[c]}; }
-};
-
 }  // namespace
 
 std::vector<Tensor> fake_quant_pack_cpu(const Tensor& x, const Tensor& scale, const Tensor& zero_point,
@@ -63,16 +49,18 @@ std::vector<Tensor> fake_quant_pack_cpu(const Tensor& x, const Tensor& scale, co
   float* __restrict__ yp = y.data_ptr<float>();
   unsigned char* __restrict__ lp = level.data_ptr<uint8_t>();
   signed char* __restrict__ rp = reinterpret_cast<signed char*>(resid.data_ptr<int8_t>());
-  const Params pp(scale, zero_point, fmin, fmax);
+  const ChannelParams pp(scale, zero_point, fmin, fmax);
   const float *s = pp.scale.data(), *inv = pp.inv_scale.data(), *z = pp.zero.data();
   for_each_span(
       x.numel(), channels, inner,
       [&](int64_t off) {
-        for (int64_t c = 0; c < channels; ++c)
-          yp[off + c] = pack_element(xp[off + c], QParams{s[c], inv[c], z[c]}, fmin, fmax, lp + off + c, rp + off + c);
+        for (int64_t c = 0; c < channels; ++c) {
+          const QParams p{s[c], inv[c], z[c]};
+          yp[off + c] = pack_element(xp[off + c], p, fmin, fmax, lp + off + c, rp + off + c);
+        }
       },
       [&](int64_t off, int64_t len, int64_t c) {
-        const QParams p = pp[c];
+        const QParams p{s[c], inv[c], z[c]};
         for (int64_t i = off; i < off + len; ++i) yp[i] = pack_element(xp[i], p, fmin, fmax, lp + i, rp + i);
       });
   return {y, level, resid};
@@ -85,16 +73,18 @@ Tensor fake_quant_unpack_cpu(const Tensor& level, const Tensor& resid, const Ten
   const unsigned char* __restrict__ lp = level.data_ptr<uint8_t>();
   const signed char* __restrict__ rp = reinterpret_cast<const signed char*>(resid.data_ptr<int8_t>());
   float* __restrict__ op = out.data_ptr<float>();
-  const Params pp(scale, zero_point, fmin, fmax);
+  const ChannelParams pp(scale, zero_point, fmin, fmax);
   const float *s = pp.scale.data(), *inv = pp.inv_scale.data(), *z = pp.zero.data();
   for_each_span(
       level.numel(), channels, inner,
       [&](int64_t off) {
-        for (int64_t c = 0; c < channels; ++c)
-          op[off + c] = unpack_element(lp[off + c], rp[off + c], QParams{s[c], inv[c], z[c]}, fmin, fmax, quantized);
+        for (int64_t c = 0; c < channels; ++c) {
+          const QParams p{s[c], inv[c], z[c]};
+          op[off + c] = unpack_element(lp[off + c], rp[off + c], p, fmin, fmax, quantized);
+        }
       },
       [&](int64_t off, int64_t len, int64_t c) {
-        const QParams p = pp[c];
+        const QParams p{s[c], inv[c], z[c]};
         for (int64_t i = off; i < off + len; ++i) op[i] = unpack_element(lp[i], rp[i], p, fmin, fmax, quantized);
       });
   return out;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "channel_params.h"
 #include "fake_quant_kernels.h"
 
 using at::Tensor;
@@ -38,21 +39,6 @@ KernelTable<float> kernels<float>() {
   }();
   return table;
 }
-
-// Per-channel parameters as three arrays (structure of arrays, so the channel loop vectorises).
-struct ChannelParams {
-  std::vector<float> scale, inv_scale, zero;
-  ChannelParams(const Tensor& s, const Tensor& z, float qmin, float qmax) {
-    const int64_t n = s.numel();
-    scale.resize(n), inv_scale.resize(n), zero.resize(n);
-    const float* sp = s.data_ptr<float>();
-    const float* zp = z.data_ptr<float>();
-    for (int64_t i = 0; i < n; ++i) {
-      QParams p = make_qparams(sp[i], zp[i], qmin, qmax);
-      scale[i] = p.scale, inv_scale[i] = p.inv_scale, zero[i] = p.zero_point;
-    }
-  }
-};
 
 // Work split for [outer, C, inner]: with inner == 1 an item is a block of whole rows of C
 // channels; otherwise an item is a chunk (at most kBlock long) of one (outer, channel) row.
