@@ -79,12 +79,19 @@ def fake_quant_per_token(x: Tensor, quant_min: int, quant_max: int, symmetric: b
 RESID_STEPS, RESID_MAX, CLIPPED, NAN = 250.0, 124.0, -128, -127
 
 
+def _packed_qparams(scale: Tensor, zero_point: Tensor, channels: int, quant_min: int,
+                    quant_max: int) -> tuple[Tensor, Tensor]:
+    """Scale and zero point as the kernels use them (clamped scale, rounded and clamped zero), as [1, C, 1]."""
+    s = scale.clamp_min(MIN_SCALE).reshape(1, channels, 1)
+    z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
+    return s, z
+
+
 def pack(x: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int, quant_min: int,
          quant_max: int) -> tuple[Tensor, Tensor, Tensor]:
     """float32 `x` -> (fake-quantized x, level - quant_min as uint8, residual code as int8)."""
     xf = x.reshape(-1, channels, inner)
-    s = scale.clamp_min(MIN_SCALE).reshape(1, channels, 1)
-    z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
+    s, z = _packed_qparams(scale, zero_point, channels, quant_min, quant_max)
     nan = torch.isnan(xf)
     v = (xf * (1.0 / s)).clamp(quant_min - z - 1.0, quant_max - z + 1.0)
     rounded = torch.round(v)
@@ -100,8 +107,7 @@ def pack(x: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int
 def unpack(level: Tensor, resid: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int,
            quant_min: int, quant_max: int, quantized: bool) -> Tensor:
     """An input that packs to (level, resid) again, or with `quantized` the fake-quantized output."""
-    s = scale.clamp_min(MIN_SCALE).reshape(1, channels, 1)
-    z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
+    s, z = _packed_qparams(scale, zero_point, channels, quant_min, quant_max)
     q = level.reshape(-1, channels, inner).float() + quant_min
     r = resid.reshape(q.shape)
     if quantized:
