@@ -3,9 +3,10 @@ from .checkpoint import load_from_local
 from .dist import setup_cpu_distributed
 from .gplq import GPLQTestLoop, GPLQTrainLoop
 from .hooks import RandomStateHook
+from .lampq import LampQTestLoop
 from .loops import PTQTestLoop, RepQViTTestLoop
 
 __all__ = [
     'load_from_local', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',
-    'RandomStateHook'
+    'LampQTestLoop', 'RandomStateHook'
 ]

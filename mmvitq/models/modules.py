@@ -15,7 +15,9 @@ def _maybe(quantizer: Optional[nn.Module], x: Tensor) -> Tensor:
 
 
 class QuantLinear(nn.Linear):
-    """nn.Linear with an input quantizer and a weight quantizer."""
+    """nn.Linear with an input quantizer and a weight quantizer; `module_type` is its qconfig type (qkv, fc1...)."""
+
+    module_type = 'linear'
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  input_quant: Optional[nn.Module] = None, weight_quant: Optional[nn.Module] = None, **kwargs):
@@ -39,6 +41,8 @@ class QuantLinear(nn.Linear):
 class QuantConv2d(nn.Conv2d):
     """nn.Conv2d (the patch embedding) with an input quantizer and a weight quantizer."""
 
+    module_type = 'patch_embed'
+
     def __init__(self, *args, input_quant: Optional[nn.Module] = None, weight_quant: Optional[nn.Module] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,7 +64,9 @@ class QuantConv2d(nn.Conv2d):
 
 
 class QuantMatMul(nn.Module):
-    """a @ b with both inputs quantized (q @ k^T, attn @ v)."""
+    """a @ b with both inputs quantized (q @ k^T, attn @ v); `module_type` is 'qk' or 'av'."""
+
+    module_type = 'qk'
 
     def __init__(self, a_quant: Optional[nn.Module] = None, b_quant: Optional[nn.Module] = None):
         super().__init__()

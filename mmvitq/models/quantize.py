@@ -44,9 +44,11 @@ class _Builder:
         """Quantized q @ k^T and attn @ v of an attention block with `heads` heads."""
         shape = dict(ch_axis=1, num_channels=heads, num_heads=heads, heads_ok=True)
         qk, av = _join(prefix, 'qk'), _join(prefix, 'av')
-        return QuantAttentionCore(
+        core = QuantAttentionCore(
             QuantMatMul(self(qk, 'qk', 'q', **shape), self(qk, 'qk', 'k', **shape)),
             QuantMatMul(self(av, 'av', 'softmax', **shape), self(av, 'av', 'v', **shape)))
+        core.av.module_type = 'av'
+        return core
 
     def linear(self, path: str, linear: nn.Linear, module_type: str, heads: int) -> QuantLinear:
         point = 'gelu' if module_type == 'fc2' else 'linear_input'
@@ -54,14 +56,18 @@ class _Builder:
                            num_channels=linear.in_features, num_heads=heads)
         weight_quant = self(path, module_type, 'weight', heads_ok=module_type == 'qkv', ch_axis=0,
                             num_channels=linear.out_features, num_heads=3 * heads)
-        return QuantLinear.from_float(linear, input_quant, weight_quant)
+        quantized = QuantLinear.from_float(linear, input_quant, weight_quant)
+        quantized.module_type = module_type
+        return quantized
 
     def conv(self, path: str, conv: nn.Conv2d, module_type: str) -> QuantConv2d:
         input_quant = self(path, module_type, 'linear_input', heads_ok=False, ch_axis=1,
                            num_channels=conv.in_channels, num_heads=1)
         weight_quant = self(path, module_type, 'weight', heads_ok=False, ch_axis=0, num_channels=conv.out_channels,
                             num_heads=1)
-        return QuantConv2d.from_float(conv, input_quant, weight_quant)
+        quantized = QuantConv2d.from_float(conv, input_quant, weight_quant)
+        quantized.module_type = module_type
+        return quantized
 
 
 def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None) -> nn.Module:

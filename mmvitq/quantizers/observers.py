@@ -1,4 +1,5 @@
 """Range observers: turn the batches seen during calibration into a clipping range, hence scale and zero point."""
+import copy
 from typing import Optional
 
 import torch
@@ -23,8 +24,11 @@ class Observer:
 
     Each row holds the values of one scale (the quantizer reshapes its input for its granularity). The
     statistics are plain tensor attributes, not module state: they are only needed until the quantizer
-    freezes its scale and zero point.
+    freezes its scale and zero point. `grid_free`: the statistics do not depend on the grid, so `on_grid`
+    can reuse them for another bit width.
     """
+
+    grid_free = True
 
     def __init__(self, quant_min: int, quant_max: int, symmetric: bool) -> None:
         self.quant_min, self.quant_max, self.symmetric = quant_min, quant_max, symmetric
@@ -45,6 +49,14 @@ class Observer:
     def qparams(self) -> tuple[Tensor, Tensor]:
         """Per-row scale and zero point, float32 [C] each."""
         return qparams_from_range(*self.min_max(), self.quant_min, self.quant_max, self.symmetric)
+
+    def on_grid(self, quant_min: int, quant_max: int) -> 'Observer':
+        """A copy with the same statistics for a `quant_min..quant_max` grid (grid-free observers only)."""
+        if not self.grid_free:
+            raise ValueError(f'{type(self).__name__} statistics depend on the grid; observe again for another one')
+        other = copy.copy(self)
+        other.quant_min, other.quant_max = quant_min, quant_max
+        return other
 
 
 class MinMaxObserver(Observer):
@@ -125,6 +137,7 @@ class MSEObserver(MinMaxObserver):
     """
 
     errors: Optional[Tensor] = None
+    grid_free = False
 
     def __init__(self, quant_min: int, quant_max: int, symmetric: bool, num_candidates: int = 100) -> None:
         super().__init__(quant_min, quant_max, symmetric)

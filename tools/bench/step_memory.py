@@ -131,11 +131,12 @@ def main() -> None:
         results[name] = dict(peak_mib=max(m[0] for m in measured), seconds=statistics.median(m[1] for m in measured))
         del model
     base = results['float fine-tune']
-    print(f'\n{args.device}, batch {args.batch_size}, one forward + backward\n'
-          '| run | peak step memory (MiB) | vs float fine-tune | step time (s) | vs float fine-tune |\n|---|---|---|---|---|')
+    print(f'\n{args.device}, batch {args.batch_size}, one forward + backward\n| run | peak step memory (MiB) | '
+          'vs float fine-tune | step time (s) | vs float fine-tune |\n|---|---|---|---|---|')
     for name, r in results.items():
         r['memory_ratio'], r['time_ratio'] = r['peak_mib'] / base['peak_mib'], r['seconds'] / base['seconds']
-        print(f'| {name} | {r["peak_mib"]:.0f} | {r["memory_ratio"]:.2f} | {r["seconds"]:.2f} | {r["time_ratio"]:.2f} |')
+        print(f'| {name} | {r["peak_mib"]:.0f} | {r["memory_ratio"]:.2f} | {r["seconds"]:.2f} | '
+              f'{r["time_ratio"]:.2f} |')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(dict(device=args.device, batch_size=args.batch_size, runs=results), f, indent=2)
