@@ -19,8 +19,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FLOAT_CONFIG = 'configs/fp/deit-tiny-p4_fashion-mnist.py'
 FLOAT_CHECKPOINT = 'checkpoints/deit-tiny-p4_fashion-mnist-*.pth'
 #: (method, config, bit-widths, how it runs). 'ptq' configs test the float checkpoint with their bits set in
-#: model.backbone.qconfig; 'train' configs (model.qconfig) start from it as the teacher, train, and their last
-#: checkpoint is tested. Methods add rows here.
+#: model.backbone.qconfig; 'lampq' configs test it with their average bits set in test_cfg.weight_bits (mixed
+#: precision); 'train' configs (model.qconfig) start from it as the teacher, train, and their last checkpoint
+#: is tested. Methods add rows here.
 METHODS = [
     ('PTQ min-max', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
     ('PTQ min-max, per-channel act', 'configs/ptq/ptq-minmax-channel_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4),
@@ -31,6 +32,7 @@ METHODS = [
     ('PTQ MSE', 'configs/ptq/ptq-mse_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
     ('PTQ MSE, per-channel act', 'configs/ptq/ptq-mse-channel_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
     ('PTQ RepQ-ViT style', 'configs/ptq/ptq-repq_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
+    ('LampQ (mixed, average bits)', 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py', (4, ), 'lampq'),
     ('GPLQ (1 epoch + PTQ)', 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py', (4, ), 'train'),
 ]
 
@@ -146,6 +148,9 @@ def main() -> None:
             if kind == 'ptq':
                 cmd = test + [config, checkpoint, '--cfg-options', f'model.backbone.qconfig.w_bits={bits}',
                               f'model.backbone.qconfig.a_bits={bits}', *args.cfg_options]
+                rows.append(evaluate(name, bits, cmd, work_dir, step))
+            elif kind == 'lampq':
+                cmd = test + [config, checkpoint, '--cfg-options', f'test_cfg.weight_bits={bits}', *args.cfg_options]
                 rows.append(evaluate(name, bits, cmd, work_dir, step))
             else:
                 train_cmd = [sys.executable, 'tools/train.py', config, '--cfg-options',

@@ -74,6 +74,33 @@ def test_repq_checkpoint_tests_as_saved(trained, tmp_path):
         assert json.load(a) == json.load(b)
 
 
+def test_lampq_searches_then_tests_and_its_checkpoint_retests(trained, tmp_path):
+    """LampQTestLoop: the allocation meets the budget, is saved in the checkpoint, which re-tests as it is."""
+    import torch
+    checkpoint, _, subset = trained
+    config = 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py'
+    options = ['--cfg-options', *subset, 'test_cfg.num_images=64', 'test_cfg.search_images=64',
+               'test_cfg.weight_bits=3.5']
+    log = run(['tools/test.py', config, checkpoint, '--work-dir', str(tmp_path), '--out', str(tmp_path / 'a.json'),
+               *options])
+    assert re.search(r'LampQ: 37 layers, [123] rounds on 64 images', log)
+    with open(tmp_path / 'lampq_allocation.json') as f:
+        report = json.load(f)
+    assert report['average_weight_bits'] <= 3.5 + 1e-9 and report['average_act_bits'] <= 3.5 + 1e-9
+    state = torch.load(tmp_path / 'ptq_calibrated.pth', map_location='cpu', weights_only=False)['state_dict']
+    for path, bits in report['allocation'].items():
+        if path.endswith(('.qk', '.av')):  # attention matmuls: both inputs
+            expected = {'a_quant': bits['a_bits'], 'b_quant': bits['a_bits']}
+        else:
+            expected = {'weight_quant': bits['w_bits'], 'input_quant': bits['a_bits']}
+        assert {name: int(state[f'{path}.{name}.bits']) for name in expected} == expected
+    log = run(['tools/test.py', config, str(tmp_path / 'ptq_calibrated.pth'), '--work-dir', str(tmp_path / 'again'),
+               '--out', str(tmp_path / 'b.json'), *options])
+    assert 'testing it as it is' in log and 'LampQ:' not in log
+    with open(tmp_path / 'a.json') as a, open(tmp_path / 'b.json') as b:
+        assert json.load(a) == json.load(b)
+
+
 def test_demo_runs_every_method(trained, tmp_path):
     checkpoint, _, subset = trained
     run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
