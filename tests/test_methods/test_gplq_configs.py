@@ -12,28 +12,10 @@ from mmengine.registry import MODELS, DefaultScope
 import mmvitq  # noqa: F401  (registers GPLQ)
 from mmvitq.methods.gplq.stages import calibrate_activations, fit_feature_pca
 
+from .synthetic import fake_batch
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'configs', 'gplq', '*.py')))
-
-
-def fake_batch(cfg: Config) -> dict:
-    """Two synthetic training samples shaped for the config's task (uint8 images as the loaders give)."""
-    g = torch.Generator().manual_seed(0)
-    if cfg.default_scope == 'mmdet':
-        from mmdet.testing import demo_mm_inputs
-        roi_head = cfg.model.architecture.roi_head
-        classes = roi_head.bbox_head.num_classes
-        batch = demo_mm_inputs(batch_size=2, image_shapes=[(3, 128, 128)] * 2, num_items=[3, 2],
-                               num_classes=max(classes, 2), with_mask=roi_head.get('mask_head') is not None)
-        for sample in batch['data_samples']:
-            sample.gt_instances.labels %= classes
-        return batch
-    from mmpretrain.structures import DataSample
-    channels = cfg.model.architecture.backbone.get('in_channels', 3)
-    size = cfg.model.architecture.backbone.get('img_size', 224)
-    return dict(inputs=[torch.randint(0, 256, (channels, size, size), dtype=torch.uint8, generator=g)
-                        for _ in range(2)],
-                data_samples=[DataSample().set_gt_label(i) for i in range(2)])
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -46,7 +28,7 @@ def test_config_builds_and_trains_one_iteration(config):
         if cfg.model.teacher_checkpoint.startswith('checkpoints/'):
             cfg.model.teacher_checkpoint = os.path.join(ROOT, cfg.model.teacher_checkpoint)
         model = MODELS.build(cfg.model)  # random weights: init_weights (the download) is never called
-        batch = fake_batch(cfg)
+        batch = fake_batch(cfg.model.architecture, cfg.default_scope)
         inputs = model.data_preprocessor(batch, False)['inputs']
         assert calibrate_activations(model, [inputs]) == len(model.activation_quantizers()) > 0
         if model.feature_loss_weight:
