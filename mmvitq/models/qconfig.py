@@ -14,6 +14,9 @@ before any work starts; every error names the field and the allowed values::
         overrides={'backbone.layers.0.attn.qkv': dict(w_bits=3)},            # per layer (e.g. LampQ)
     )
 
+`overrides` may also name a JSON file: a LampQ search's `lampq_allocation.json` (its `allocation` entry) or a
+plain {path: settings} dict, so that an allocation found by LampQ feeds PTQ, GPLQ or QAT.
+
 Points: 'weight' (every quantized linear/conv), 'linear_input' (input of every linear and of the
 patch embedding, except fc2), 'gelu' (fc2's input, the GELU output), 'q' and 'k' (inputs of q @ k^T),
 'softmax' and 'v' (inputs of attn @ v). LayerNorm stays float. Module types: 'patch_embed', 'qkv',
@@ -23,6 +26,7 @@ quantizer `type` inherits only the settings that type accepts. Bits: w_bits/a_bi
 first_last_bits, per_type, overrides.
 """
 import inspect
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -79,6 +83,16 @@ def _check_quantizer(where: str, cfg: Mapping, weight: bool = False) -> None:
         raise ValueError(f'qconfig.{where}: set bits with w_bits / a_bits, not inside the quantizer dict')
 
 
+def _read_overrides(path: str) -> dict:
+    """The overrides in a JSON file: a LampQ report's `allocation`, or the file's whole dict."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f'qconfig.overrides: cannot read the JSON file {path!r}: {e}') from e
+    return data.get('allocation', data) if isinstance(data, dict) else data
+
+
 def _check_layer(where: str, cfg: Mapping) -> None:
     _check_keys(where, cfg, _LAYER_KEYS)
     for key in ('w_bits', 'a_bits'):
@@ -127,8 +141,10 @@ class QConfig:
         _check_keys('per_type', cfg.get('per_type', {}), MODULE_TYPES)
         for mtype, layer in cfg.get('per_type', {}).items():
             _check_layer(f'per_type.{mtype}', layer)
+        if isinstance(cfg.get('overrides'), str):
+            cfg['overrides'] = _read_overrides(cfg['overrides'])
         if not isinstance(cfg.get('overrides', {}), Mapping):
-            raise ValueError('qconfig.overrides must be a dict of module path -> settings')
+            raise ValueError('qconfig.overrides must be a dict of module path -> settings, or a JSON file of one')
         for path, layer in cfg.get('overrides', {}).items():
             _check_layer(f'overrides[{path!r}]', layer)
         return cls(**cfg)

@@ -167,3 +167,67 @@ def test_forced_allocation_stops_after_a_repeat():
 def test_bad_settings_fail_before_work(kwargs, message):
     with pytest.raises(ValueError, match=message):
         search_allocation(build(), batches(1), **kwargs)
+
+
+def test_similarity_entropy_matches_a_brute_force_kde():
+    import math
+
+    import numpy as np
+
+    from mmvitq.methods.lampq.synthetic import similarity_entropy
+    tokens = torch.randn(2, 6, 5, generator=torch.Generator().manual_seed(0))
+    expected = []
+    for image in tokens.double().numpy():
+        unit = image / np.linalg.norm(image, axis=1, keepdims=True)
+        sims = np.array([unit[i] @ unit[j] for i in range(6) for j in range(i + 1, 6)])
+        density = np.array([np.mean(np.exp(-0.5 * ((s - sims) / 0.05)**2)) / (0.05 * math.sqrt(2 * math.pi))
+                            for s in sims])
+        expected.append(-np.log(density).mean())
+    assert float(similarity_entropy(tokens, samples=100)) == pytest.approx(np.mean(expected), rel=1e-5)
+    # identical tokens: one similarity value, the least diverse set
+    assert similarity_entropy(torch.ones(1, 6, 5), samples=100) < similarity_entropy(tokens, samples=100)
+
+
+def test_synthetic_images_reach_their_classes_and_leave_the_model_untouched():
+    from mmvitq.methods.lampq.synthetic import synthesize_batches
+    model = build()
+    units = find_units(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def target_accuracy(batches):
+        with torch.no_grad(), float_units(units):
+            hits = [model(b['inputs'], mode='tensor').argmax(1) == torch.tensor([int(s.gt_label) for s in
+                                                                                 b['data_samples']]) for b in batches]
+        return float(torch.cat(hits).float().mean())
+
+    noise = synthesize_batches(model, units, 24, 16, (1, 28, 28), 10, steps=0)
+    images = synthesize_batches(model, units, 24, 16, (1, 28, 28), 10, steps=40, lr=0.1)
+    assert [len(b['inputs']) for b in images] == [16, 8] and images[0]['inputs'].shape[1:] == (1, 28, 28)
+    assert target_accuracy(images) >= 0.9 > target_accuracy(noise)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(p.requires_grad for p in model.parameters()) and all(q.enabled for q in named_quantizers(model).values())
+
+
+def test_allocation_file_feeds_gplq(tmp_path):
+    """The loop's JSON (paths relative to the backbone) as GPLQ's qconfig overrides gives GPLQ those widths."""
+    import json
+
+    from mmvitq.methods.gplq import GPLQ
+    model = build()
+    result = search_allocation(model, batches(1), weight_bits=3.0, bits=BITS, rounds=1)
+    allocation = {path.removeprefix('backbone.'): bits for path, bits in result.allocation.items()}
+    (tmp_path / 'lampq_allocation.json').write_text(json.dumps(dict(seconds=1.0, allocation=allocation)))
+    float_arch = dict(type='ImageClassifier',
+                      backbone=dict(type='VisionTransformer', arch=dict(embed_dims=24, num_layers=2, num_heads=2,
+                                                                        feedforward_channels=48),
+                                    img_size=28, patch_size=7, in_channels=1, drop_path_rate=0.0),
+                      neck=None, head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=24))
+    float_state = {k: v for k, v in model.state_dict().items() if '_quant.' not in k}  # the float weights
+    torch.save({'state_dict': float_state}, tmp_path / 'float.pth')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        gplq = GPLQ(architecture=float_arch, teacher_checkpoint=str(tmp_path / 'float.pth'),
+                    qconfig=dict(w_bits=4, a_bits=4, overrides=str(tmp_path / 'lampq_allocation.json')))
+    widths = {u.path: [q._bits for q in u.quantizers] for u in find_units(gplq.student.backbone)}
+    expected = {path: [bits['w_bits'], bits['a_bits']] if 'w_bits' in bits else [bits['a_bits']] * 2
+                for path, bits in allocation.items()}
+    assert widths == expected and len({w for ws in widths.values() for w in ws}) > 1

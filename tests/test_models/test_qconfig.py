@@ -60,6 +60,22 @@ def test_bits_precedence():
     assert QConfig.from_dict(dict(w_bits=4, first_last_bits=None)).bits('h', 'head', 'weight') == 4
 
 
+def test_overrides_from_a_json_file(tmp_path):
+    import json
+    report = tmp_path / 'lampq_allocation.json'
+    report.write_text(json.dumps(dict(seconds=1.0, allocation={'l.fc1': dict(w_bits=2, a_bits=5)})))
+    plain = tmp_path / 'overrides.json'
+    plain.write_text(json.dumps({'l.fc1': dict(w_bits=3)}))
+    assert QConfig.from_dict(dict(overrides=str(report))).bits('l.fc1', 'fc1', 'linear_input') == 5
+    assert QConfig.from_dict(dict(overrides=str(plain))).bits('l.fc1', 'fc1', 'weight') == 3
+    with pytest.raises(ValueError, match=r"qconfig.overrides: cannot read the JSON file '.*missing.json'"):
+        QConfig.from_dict(dict(overrides=str(tmp_path / 'missing.json')))
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps({'l.fc1': dict(w_bits=9)}))
+    with pytest.raises(ValueError, match=r"qconfig.overrides\['l.fc1'\].w_bits must be an int in 2..8"):
+        QConfig.from_dict(dict(overrides=str(bad)))
+
+
 def test_quantizer_cfg_precedence():
     q = QConfig.from_dict(dict(per_point=dict(v=dict(granularity='head')),
                                per_type=dict(av=dict(act=dict(symmetric=True))),

@@ -93,7 +93,7 @@ def test_lampq_searches_then_tests_and_its_checkpoint_retests(trained, tmp_path)
             expected = {'a_quant': bits['a_bits'], 'b_quant': bits['a_bits']}
         else:
             expected = {'weight_quant': bits['w_bits'], 'input_quant': bits['a_bits']}
-        assert {name: int(state[f'{path}.{name}.bits']) for name in expected} == expected
+        assert {name: int(state[f'backbone.{path}.{name}.bits']) for name in expected} == expected
     log = run(['tools/test.py', config, str(tmp_path / 'ptq_calibrated.pth'), '--work-dir', str(tmp_path / 'again'),
                '--out', str(tmp_path / 'b.json'), *options])
     assert 'testing it as it is' in log and 'LampQ:' not in log
@@ -128,3 +128,11 @@ def test_bad_ptq_setting_fails_before_calibration(tmp_path):
                            str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path), '--cfg-options',
                            'test_cfg.num_images=0'], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and 'PTQTestLoop: num_images must be an int >= 1, got 0' in proc.stderr
+
+
+def test_bad_lampq_setting_fails_before_calibration(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/test.py', 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py',
+                           str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path), '--cfg-options',
+                           'test_cfg.weight_bits=9'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and 'LampQ: weight_bits must be a number in 2..8' in proc.stderr
+    assert not os.path.exists(tmp_path / 'lampq_allocation.json')

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from ...quantizers.base import check_bits
@@ -58,10 +57,12 @@ def _check_budget(name: str, value: Optional[float], bits: Sequence[int], option
 
 
 def allocate(units: Sequence[Unit], weight_omega: list, act_omega: list, bits: Sequence[int], weight_bits: float,
-             act_bits: float, bops_bits: Optional[float]) -> tuple[list, float]:
+             act_bits: float, bops_bits: Optional[float], type_aware: bool = True) -> tuple[list, float]:
     """The ILP over the units' (weight bits, input bits) options: the chosen pairs and their total cost."""
-    w_norm = type_normalised(weight_omega, [u.module_type for u in units])
-    a_norm = type_normalised(act_omega, [u.module_type + '.input' for u in units])
+    w_norm, a_norm = weight_omega, act_omega
+    if type_aware:
+        w_norm = type_normalised(weight_omega, [u.module_type for u in units])
+        a_norm = type_normalised(act_omega, [u.module_type + '.input' for u in units])
     index = {b: j for j, b in enumerate(bits)}
     options = [_options(u, bits) for u in units]
     costs = [[(w_norm[i][index[w]] if w else 0.0) + (a_norm[i][index[a]] if a else 0.0) for w, a in opts]
@@ -93,9 +94,28 @@ def _set_bits(units: Sequence[Unit], pairs: Sequence[tuple], bits: Sequence[int]
                 q.load_state_dict(variants[q][bits.index(b)].state_dict())
 
 
+def check_search_args(weight_bits: float, act_bits: Optional[float], bops_bits: Optional[float], bits: Sequence[int],
+                      rounds: int, type_aware: bool) -> list[int]:
+    """Raise ValueError naming the bad setting of `search_allocation`; returns the sorted candidate widths."""
+    if isinstance(bits, (str, bytes)) or not bits:
+        raise ValueError(f'LampQ: bits must be a list of widths in 2..8, got {bits!r}')
+    for b in bits:
+        check_bits(b)
+    bits = sorted(set(bits))
+    _check_budget('weight_bits', weight_bits, bits)
+    _check_budget('act_bits', weight_bits if act_bits is None else act_bits, bits)
+    _check_budget('bops_bits', bops_bits, bits, optional=True)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f'LampQ: rounds must be an int >= 1, got {rounds!r}')
+    if not isinstance(type_aware, bool):
+        raise ValueError(f'LampQ: type_aware must be True or False, got {type_aware!r}')
+    return bits
+
+
 def search_allocation(model: nn.Module, batches: Sequence[dict], weight_bits: float = 4.0,
                       act_bits: Optional[float] = None, bops_bits: Optional[float] = None,
-                      bits: Sequence[int] = (2, 3, 4, 5, 6, 8), rounds: int = 3) -> SearchResult:
+                      bits: Sequence[int] = (2, 3, 4, 5, 6, 8), rounds: int = 3,
+                      type_aware: bool = True) -> SearchResult:
     """LampQ on a quantized mmengine model (see the module docstring).
 
     Args:
@@ -106,18 +126,10 @@ def search_allocation(model: nn.Module, batches: Sequence[dict], weight_bits: fl
         bops_bits: optional BOPs budget, as the uniform width with the same BOPs (sum of MACs * w * a).
         bits: the candidate widths.
         rounds: at most this many sensitivity + ILP rounds (the first on the float model).
+        type_aware: normalise the sensitivities within each module type (False: raw Fisher values compete).
     """
-    if isinstance(bits, (str, bytes)) or not bits:
-        raise ValueError(f'LampQ: bits must be a list of widths in 2..8, got {bits!r}')
-    for b in bits:
-        check_bits(b)
-    bits = sorted(set(bits))
+    bits = check_search_args(weight_bits, act_bits, bops_bits, bits, rounds, type_aware)
     act_bits = weight_bits if act_bits is None else act_bits
-    _check_budget('weight_bits', weight_bits, bits)
-    _check_budget('act_bits', act_bits, bits)
-    _check_budget('bops_bits', bops_bits, bits, optional=True)
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f'LampQ: rounds must be an int >= 1, got {rounds!r}')
     if not batches:
         raise ValueError('LampQ: no calibration batches')
     units = find_units(model)
@@ -134,7 +146,7 @@ def search_allocation(model: nn.Module, batches: Sequence[dict], weight_bits: fl
         else:
             _set_bits(units, pairs, bits, variants)
             weight_omega, act_omega = fisher_sensitivities(model, units, batches, variants)
-        new, cost = allocate(units, weight_omega, act_omega, bits, weight_bits, act_bits, bops_bits)
+        new, cost = allocate(units, weight_omega, act_omega, bits, weight_bits, act_bits, bops_bits, type_aware)
         result.rounds.append(dict(allocation=new, cost=cost))
         if new == pairs:
             break
