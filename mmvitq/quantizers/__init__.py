@@ -1,6 +1,6 @@
 """Fake quantizers (uniform, LSQ, log2) with their range observers and the calibration context."""
 from .base import BaseQuantizer
-from .calibration import calibration, quantizers_of, reset_calibration
+from .calibration import calibration, disabled, quantizers_of, reset_calibration
 from .log2 import Log2Quantizer
 from .lsq import LSQQuantizer
 from .observers import (OBSERVERS, EMAObserver, MinMaxObserver, MSEObserver, Observer, PercentileObserver,
@@ -8,7 +8,7 @@ from .observers import (OBSERVERS, EMAObserver, MinMaxObserver, MSEObserver, Obs
 from .uniform import UniformQuantizer
 
 __all__ = [
-    'BaseQuantizer', 'UniformQuantizer', 'LSQQuantizer', 'Log2Quantizer', 'calibration', 'quantizers_of',
+    'BaseQuantizer', 'UniformQuantizer', 'LSQQuantizer', 'Log2Quantizer', 'calibration', 'disabled', 'quantizers_of',
     'reset_calibration', 'Observer', 'MinMaxObserver', 'EMAObserver', 'PercentileObserver', 'MSEObserver', 'OBSERVERS',
     'qparams_from_range'
 ]

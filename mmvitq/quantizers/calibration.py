@@ -1,6 +1,6 @@
 """Post-training calibration: let every quantizer of a model observe a few batches, then freeze its range."""
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from torch import nn
 
@@ -40,3 +40,17 @@ def reset_calibration(model: nn.Module) -> None:
     """Mark every quantizer of `model` uncalibrated, so the next calibration (or first batch) re-derives it."""
     for quantizer in quantizers_of(model):
         quantizer.reset()
+
+
+@contextmanager
+def disabled(quantizers: Iterable[BaseQuantizer]) -> Iterator[None]:
+    """Inside, `quantizers` pass their inputs through unchanged (float); each one's `enabled` is restored after."""
+    quantizers = list(quantizers)
+    enabled = [q.enabled for q in quantizers]
+    for quantizer in quantizers:
+        quantizer.enabled = False
+    try:
+        yield
+    finally:
+        for quantizer, flag in zip(quantizers, enabled):
+            quantizer.enabled = flag

@@ -69,3 +69,19 @@ def test_reset_calibration():
     expected = MinMaxObserver(0, 15, False)
     expected.update(data[2].reshape(-1, 3).T)
     assert torch.equal(model.act.scale, expected.qparams()[0])
+
+
+def test_disabled_passes_inputs_through_and_restores_each_flag():
+    from mmvitq.quantizers import UniformQuantizer, disabled
+    on, off = UniformQuantizer(bits=2), UniformQuantizer(bits=2)
+    off.enabled = False
+    x = torch.linspace(-1, 1, 11)
+    on(x)  # lazy calibration
+    quantized = on(x)
+    assert not torch.equal(quantized, x)
+    with disabled([on, off]):
+        assert torch.equal(on(x), x) and not on.enabled and not off.enabled
+    assert on.enabled and not off.enabled and torch.equal(on(x), quantized)
+    with pytest.raises(RuntimeError), disabled([on]):
+        raise RuntimeError
+    assert on.enabled

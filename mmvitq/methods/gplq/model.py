@@ -27,7 +27,7 @@ from ... import ops
 from ...models import quantize_model
 from ...models.modules import QuantConv2d, QuantLinear
 from ...models.rules import transformer_blocks
-from ...quantizers import BaseQuantizer, quantizers_of
+from ...quantizers import BaseQuantizer, disabled, quantizers_of
 from ...registry import MODELS
 from .compensation import LinearCompensation
 from .pca import PCAProjector
@@ -143,15 +143,8 @@ class GPLQ(BaseModel):
     @contextmanager
     def float_weights(self, module: nn.Module) -> Iterator[None]:
         """Inside, the weight quantizers within `module` are bypassed."""
-        inside = [q for q in self.weight_quantizers() if any(q is m for m in module.modules())]
-        states = [q.enabled for q in inside]
-        for quantizer in inside:
-            quantizer.enabled = False
-        try:
+        with disabled(q for q in self.weight_quantizers() if any(q is m for m in module.modules())):
             yield
-        finally:
-            for quantizer, state in zip(inside, states):
-                quantizer.enabled = state
 
     def compensated_blocks(self) -> list[tuple[nn.Module, LinearCompensation]]:
         """(block, its compensation) in forward order."""

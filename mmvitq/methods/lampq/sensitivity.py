@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ...models.modules import QuantConv2d, QuantLinear, QuantMatMul
-from ...quantizers import BaseQuantizer
+from ...quantizers import BaseQuantizer, disabled
 from ...quantizers.observers import Observer
 
 
@@ -59,15 +59,8 @@ def find_units(model: nn.Module) -> list[Unit]:
 @contextmanager
 def float_units(units: Sequence[Unit]) -> Iterator[None]:
     """Every unit quantizer disabled (the float model) while open; restored after."""
-    quantizers = [q for u in units for q in u.quantizers]
-    enabled = [q.enabled for q in quantizers]
-    for q in quantizers:
-        q.enabled = False
-    try:
+    with disabled(q for u in units for q in u.quantizers):
         yield
-    finally:
-        for q, flag in zip(quantizers, enabled):
-            q.enabled = flag
 
 
 def model_loss(model: nn.Module, data: dict) -> Tensor:
