@@ -1,6 +1,6 @@
 """Post-training calibration: let every quantizer of a model observe a few batches, then freeze its range."""
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 from torch import nn
 
@@ -13,18 +13,19 @@ def quantizers_of(model: nn.Module) -> list[BaseQuantizer]:
 
 
 @contextmanager
-def calibration(model: nn.Module) -> Iterator[nn.Module]:
-    """Calibrate the quantizers of `model` on the batches run inside the context.
+def calibration(model: nn.Module, quantizers: Optional[Iterable[BaseQuantizer]] = None) -> Iterator[nn.Module]:
+    """Calibrate the quantizers of `model` (or only `quantizers`) on the batches run inside the context.
 
     Inside, every quantizer observes its inputs and returns them unchanged (the model runs in float);
     on exit, each quantizer that saw at least one batch freezes its scale and zero point and is marked
-    calibrated. If the block raises, the statistics are discarded and nothing is frozen. Typical use::
+    calibrated. If the block raises, the statistics are discarded and nothing is frozen. With `quantizers`,
+    the others run as they are. Typical use::
 
         with torch.no_grad(), calibration(model):
             for batch in itertools.islice(loader, num_batches):
                 model(batch)
     """
-    quantizers = quantizers_of(model)
+    quantizers = quantizers_of(model) if quantizers is None else list(quantizers)
     for quantizer in quantizers:
         quantizer.start_observing()
     completed = False

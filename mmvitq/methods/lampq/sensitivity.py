@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ...models.modules import QuantConv2d, QuantLinear, QuantMatMul
-from ...quantizers import BaseQuantizer, disabled
+from ...quantizers import BaseQuantizer, calibration, disabled
 from ...quantizers.observers import Observer
 
 
@@ -96,22 +96,15 @@ def measure_units(model: nn.Module, units: Sequence[Unit], data: dict) -> None:
 
 def _observe(model: nn.Module, units: Sequence[Unit], quantizers: Sequence[BaseQuantizer],
              batches: Sequence[dict]) -> dict[BaseQuantizer, Observer]:
-    """Calibrate `quantizers` on `batches` with every unit quantizer in float, as `calibration()` does;
-    returns their observers, statistics included."""
+    """Calibrate `quantizers` on `batches` with every other unit quantizer in float; returns their observers,
+    statistics included."""
     with float_units(units):
         for q in quantizers:
             q.enabled = True
-            q.start_observing()
-        completed = False
-        try:
+        with calibration(model, quantizers):
             for data in batches:
                 model(**data, mode='tensor')
-            observers = {q: q.observer for q in quantizers}
-            completed = True
-        finally:
-            for q in quantizers:
-                q.stop_observing(freeze=completed)
-    return observers
+            return {q: q.observer for q in quantizers}  # before the exit freezes them and drops the statistics
 
 
 @torch.no_grad()
