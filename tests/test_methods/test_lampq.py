@@ -188,22 +188,30 @@ def test_similarity_entropy_matches_a_brute_force_kde():
     assert similarity_entropy(torch.ones(1, 6, 5), samples=100) < similarity_entropy(tokens, samples=100)
 
 
-def test_synthetic_images_reach_their_classes_and_leave_the_model_untouched():
-    from mmvitq.methods.lampq.synthetic import synthesize_batches
+def test_synthetic_images_reach_their_classes_with_diverse_tokens_and_leave_the_model_untouched():
+    from mmvitq.methods.lampq.synthetic import similarity_entropy, synthesize_batches
     model = build()
     units = find_units(model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    qkv = next(u.module for u in units if u.module_type == 'qkv')
 
-    def target_accuracy(batches):
+    def target_accuracy_and_entropy(batches):
+        tokens = []
+        handle = qkv.register_forward_pre_hook(lambda module, args: tokens.append(args[0]))
         with torch.no_grad(), float_units(units):
-            hits = [model(b['inputs'], mode='tensor').argmax(1) == torch.tensor([int(s.gt_label) for s in
-                                                                                 b['data_samples']]) for b in batches]
-        return float(torch.cat(hits).float().mean())
+            hits = [model(b['inputs'], mode='tensor').argmax(1) == torch.tensor([int(s.gt_label)
+                                                                                 for s in b['data_samples']])
+                    for b in batches]
+        handle.remove()
+        return float(torch.cat(hits).float().mean()), float(similarity_entropy(torch.cat(tokens)))
 
     noise = synthesize_batches(model, units, 24, 16, (1, 28, 28), 10, steps=0)
     images = synthesize_batches(model, units, 24, 16, (1, 28, 28), 10, steps=40, lr=0.1)
+    plain = synthesize_batches(model, units, 24, 16, (1, 28, 28), 10, steps=40, lr=0.1, entropy_weight=0.0)
     assert [len(b['inputs']) for b in images] == [16, 8] and images[0]['inputs'].shape[1:] == (1, 28, 28)
-    assert target_accuracy(images) >= 0.9 > target_accuracy(noise)
+    accuracy, entropy = target_accuracy_and_entropy(images)
+    assert accuracy >= 0.9 > target_accuracy_and_entropy(noise)[0]
+    assert entropy > target_accuracy_and_entropy(plain)[1]  # the entropy term spreads the token similarities
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters()) and all(q.enabled for q in named_quantizers(model).values())
 
