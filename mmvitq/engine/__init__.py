@@ -5,8 +5,9 @@ from .gplq import GPLQTestLoop, GPLQTrainLoop
 from .hooks import RandomStateHook
 from .lampq import LampQTestLoop
 from .loops import PTQTestLoop, RepQViTTestLoop
+from .vvtq import OscillationTrackerHook, ProgressHook, QuantizerInitHook
 
 __all__ = [
     'load_from_local', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',
-    'LampQTestLoop', 'RandomStateHook'
+    'LampQTestLoop', 'RandomStateHook', 'QuantizerInitHook', 'ProgressHook', 'OscillationTrackerHook'
 ]

@@ -192,5 +192,5 @@ def test_bad_settings_name_the_field(teacher_ckpt, tmp_path):
         GPLQ(architecture=ARCH, teacher_checkpoint=teacher_ckpt, qconfig=QCONFIG, pca_variance=1.5)
     torch.save({'state_dict': {}}, tmp_path / 'empty.pth')
     model = GPLQ(architecture=ARCH, teacher_checkpoint=str(tmp_path / 'empty.pth'), qconfig=QCONFIG)
-    with pytest.raises(KeyError, match='lacks .* weights of `architecture`'):
+    with pytest.raises(KeyError, match='teacher_checkpoint: .*lacks .* weights of the model'):
         model.init_weights()

@@ -19,12 +19,12 @@ import torch
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS as ROOT_MODELS
-from mmengine.runner import CheckpointLoader
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 
 from ... import ops
 from ...models import quantize_model
+from ...models.checkpoint import load_float_checkpoint
 from ...models.modules import QuantConv2d, QuantLinear
 from ...models.rules import transformer_blocks
 from ...quantizers import BaseQuantizer, disabled, quantizers_of
@@ -105,13 +105,10 @@ class GPLQ(BaseModel):
     # -- state -------------------------------------------------------------------------------------------
     def init_weights(self) -> None:
         """Load the float checkpoint into the teacher and the student (nothing is randomly initialised)."""
-        state = CheckpointLoader.load_checkpoint(self.teacher_checkpoint, map_location='cpu')
-        state = {k.removeprefix('module.'): v for k, v in state.get('state_dict', state).items()}
-        missing = self.teacher.load_state_dict(state, strict=False).missing_keys
-        if missing:
-            raise KeyError(f'model.teacher_checkpoint {self.teacher_checkpoint!r} lacks {len(missing)} weights of '
-                           f'`architecture`, e.g. {missing[:3]}: is it a checkpoint of this model?')
-        self.student.load_state_dict(state, strict=False)
+        try:
+            load_float_checkpoint(self.teacher_checkpoint, self.teacher, self.student)
+        except KeyError as e:
+            raise KeyError(f'model.teacher_checkpoint: {e.args[0]}') from e
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """A float checkpoint of `architecture` (keys without our prefixes) loads into the student and the teacher,

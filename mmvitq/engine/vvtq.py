@@ -1,0 +1,146 @@
+"""Hooks of quantization-aware training (VVTQ and any QAT config):
+
+    custom_hooks = [dict(type='QuantizerInitHook', num_images=512),   # quantizer ranges from data, before step 1
+                    dict(type='ProgressHook'),                        # model.progress for schedules inside losses
+                    dict(type='OscillationTrackerHook', interval=1),  # flips of the integer weights, logged/plotted
+                    dict(type='RandomStateHook')]
+"""
+import json
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine import dist
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+from torch import nn
+
+from ..methods.vvtq import OscillationTracker
+from ..methods.vvtq.regularizer import grid_position
+from ..methods.vvtq.report import plot_oscillation
+from ..models import QuantConv2d, QuantLinear
+from ..quantizers import calibration, quantizers_of
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class QuantizerInitHook(Hook):
+    """Before the first training step of a fresh run, calibrate every quantizer on `num_images` training images
+    (each by its own init observer, e.g. MSE), then give every rank rank 0's values. Skipped on resume."""
+
+    priority = 'HIGH'
+
+    def __init__(self, num_images: int = 512) -> None:
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+            raise ValueError(f'QuantizerInitHook.num_images must be an int >= 1, got {num_images!r}')
+        self.num_images = num_images
+
+    def before_train(self, runner) -> None:
+        if runner.iter > 0:
+            return
+        model = _unwrap(runner.model)
+        loader = runner.build_dataloader(runner.cfg.train_dataloader, seed=runner.seed)
+        seen = 0
+        model.eval()
+        with torch.no_grad(), calibration(model):
+            for batch in loader:
+                data = model.data_preprocessor(batch, False)
+                model(data['inputs'][:self.num_images - seen], data['data_samples'][:self.num_images - seen],
+                      mode='tensor')
+                seen += min(len(data['inputs']), self.num_images - seen)
+                if seen >= self.num_images:
+                    break
+        model.train()
+        if dist.get_world_size() > 1:
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    dist.broadcast(tensor, 0)
+        quantizers = quantizers_of(model)
+        print_log(f'QuantizerInitHook: {sum(bool(q.calibrated) for q in quantizers)}/{len(quantizers)} quantizers '
+                  f'initialised on {seen} images', logger='current')
+
+
+@HOOKS.register_module()
+class ProgressHook(Hook):
+    """Before every training step, set `model.progress` to the fraction of training done (iter / max_iters)."""
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None) -> None:
+        model = _unwrap(runner.model)
+        if not hasattr(model, 'progress'):
+            raise AttributeError(f'ProgressHook: {type(model).__name__} has no `progress` attribute to set')
+        model.progress = runner.iter / runner.max_iters
+
+
+@HOOKS.register_module()
+class OscillationTrackerHook(Hook):
+    """Track how often the integer weights oscillate (see `OscillationTracker`), per quantized layer.
+
+    Every `interval` iterations the integer codes of each enabled weight quantizer are compared with the last
+    ones. Every `log_interval` iterations the EMA rate of the whole model (weights counted equally) is logged
+    as `osc_rate` (in %) and recorded; after training the history and the last per-layer rates are written to
+    `oscillation.json` and plotted to `oscillation.png` in the work dir. The trackers' state is checkpointed.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 1, momentum: float = 0.01, log_interval: int = 50) -> None:
+        for name, value in (('interval', interval), ('log_interval', log_interval)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'OscillationTrackerHook.{name} must be an int >= 1, got {value!r}')
+        self.interval, self.momentum, self.log_interval = interval, momentum, log_interval
+        self.trackers: dict[str, OscillationTracker] = {}
+        self.sizes: dict[str, int] = {}
+        self.history: list[tuple[int, float]] = []
+        OscillationTracker(momentum)  # validates momentum
+
+    def _layers(self, runner) -> dict:
+        return {name: m for name, m in _unwrap(runner.model).named_modules()
+                if isinstance(m, (QuantLinear, QuantConv2d)) and m.weight_quant is not None and m.weight_quant.enabled}
+
+    def rate(self) -> float:
+        """The model's oscillation rate (EMA, %), each weight counted once."""
+        total = sum(self.sizes.values())
+        return 100.0 * sum(t.ema * self.sizes[n] for n, t in self.trackers.items()) / max(total, 1)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        if (runner.iter + 1) % self.interval:
+            return
+        with torch.no_grad():
+            for name, layer in self._layers(runner).items():
+                tracker = self.trackers.setdefault(name, OscillationTracker(self.momentum))
+                tracker.update(grid_position(layer.weight, layer.weight_quant).round())
+                self.sizes[name] = layer.weight.numel()
+        if (runner.iter + 1) % self.log_interval == 0:
+            self.history.append((runner.iter + 1, self.rate()))
+            runner.message_hub.update_scalar('train/osc_rate', self.history[-1][1])
+
+    def after_train(self, runner) -> None:
+        if not dist.is_main_process() or not self.trackers:
+            return
+        report = dict(model_rate=self.rate(), history=self.history,
+                      layers={n: 100.0 * t.ema for n, t in self.trackers.items()})
+        with open(osp.join(runner.work_dir, 'oscillation.json'), 'w') as f:
+            json.dump(report, f, indent=1)
+        plot_oscillation({runner.experiment_name: self.history}, osp.join(runner.work_dir, 'oscillation.png'))
+        print_log(f'OscillationTrackerHook: oscillation rate {report["model_rate"]:.3f}% at the end; '
+                  f'oscillation.json/.png in {runner.work_dir}', logger='current')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['oscillation'] = dict(history=self.history, sizes=self.sizes,
+                                         trackers={n: t.state_dict() for n, t in self.trackers.items()})
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('oscillation')
+        if state is None:
+            return
+        self.history, self.sizes = [tuple(p) for p in state['history']], dict(state['sizes'])
+        self.trackers = {}
+        for name, tracker_state in state['trackers'].items():
+            self.trackers[name] = OscillationTracker(self.momentum)
+            self.trackers[name].load_state_dict(tracker_state)

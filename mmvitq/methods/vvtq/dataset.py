@@ -1,0 +1,185 @@
+"""Training data for multi-crop distillation: a dataset wrapper that reads crops and soft labels from a label
+bank (built on first use), and the transform that cuts the banked crop.
+
+    train_dataloader = dict(dataset=dict(
+        type='LabelBankDataset',
+        dataset=dict(type='FashionMNIST', ...),               # any dataset, its own pipeline is not used
+        pipeline=[dict(type='BankedResizedCrop', size=28), dict(type='PackInputs')],
+        teacher=_base_.model, teacher_checkpoint='float.pth',  # the float model that labels the crops
+        bank_root='work_dirs/label_banks', num_crops=4, topk=5))
+
+Each read of image i draws one of its K banked crops at random, cuts it with `BankedResizedCrop` and attaches
+the crop's soft label as `gt_score` (mmpretrain heads then train on it; use a soft cross-entropy loss). The
+bank lives in `bank_root/<hash of the settings>`, so every config with the same data, crops and teacher
+shares one bank, built once (by rank 0 under DDP) and reused by later runs.
+"""
+import hashlib
+import json
+import math
+import os.path as osp
+from typing import Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine import dist
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.logging import print_log
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import DATASETS, TRANSFORMS
+from torch.utils.data import Dataset
+
+from .label_bank import LabelBank, build_label_bank
+
+
+def draw_crop(height: int, width: int, scale: Sequence[float], ratio: Sequence[float]) -> tuple[int, int, int, int]:
+    """A RandomResizedCrop box (top, left, h, w) in pixels, drawn with numpy's global generator (torchvision's
+    rule: ten tries at a random area and aspect ratio, then the largest centre crop within the ratio range)."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * np.random.uniform(*scale)
+        aspect = math.exp(np.random.uniform(*log_ratio))
+        w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return np.random.randint(0, height - h + 1), np.random.randint(0, width - w + 1), h, w
+    aspect = width / height
+    if aspect < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif aspect > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+@TRANSFORMS.register_module()
+class BankedResizedCrop(BaseTransform):
+    """Cut the crop named in `results['bank_crop']` and resize it to `size`; flip it if the bank says so.
+
+    `results['bank_crop']` is a dict: with 'box' (top, left, height, width as fractions of the image) and
+    'flip', that crop is cut; empty, a new RandomResizedCrop box (`scale`, `ratio`) and a flip (probability
+    `flip_prob`) are drawn and written into it (how the bank is built).
+    """
+
+    def __init__(self, size: Union[int, Sequence[int]], scale: Sequence[float] = (0.08, 1.0),
+                 ratio: Sequence[float] = (3 / 4, 4 / 3), flip_prob: float = 0.5,
+                 interpolation: str = 'bilinear') -> None:
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        if not (len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1):
+            raise ValueError(f'BankedResizedCrop.scale must be (low, high) with 0 < low <= high <= 1, got {scale!r}')
+        if not (len(ratio) == 2 and 0 < ratio[0] <= ratio[1]):
+            raise ValueError(f'BankedResizedCrop.ratio must be (low, high) with 0 < low <= high, got {ratio!r}')
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.flip_prob, self.interpolation = flip_prob, interpolation
+
+    def transform(self, results: dict) -> dict:
+        request = results.get('bank_crop')
+        if request is None:
+            raise KeyError("BankedResizedCrop needs results['bank_crop']: use it inside a LabelBankDataset pipeline")
+        img = results['img']
+        height, width = img.shape[:2]
+        if 'box' not in request:
+            top, left, h, w = draw_crop(height, width, self.scale, self.ratio)
+            request.update(box=(top / height, left / width, h / height, w / width),
+                           flip=bool(np.random.rand() < self.flip_prob))
+        top, left, h, w = request['box']
+        y0, x0 = int(round(top * height)), int(round(left * width))
+        y1, x1 = min(y0 + max(int(round(h * height)), 1), height), min(x0 + max(int(round(w * width)), 1), width)
+        img = mmcv.imresize(img[y0:y1, x0:x1], self.size[::-1], interpolation=self.interpolation)
+        if request['flip']:
+            img = mmcv.imflip(img, 'horizontal')
+        results['img'], results['img_shape'] = img, img.shape[:2]
+        return results
+
+
+def _fingerprint(settings: dict) -> str:
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+@DATASETS.register_module()
+class LabelBankDataset(Dataset):
+    """Wrap a dataset for multi-crop distillation (see the module docstring).
+
+    Args:
+        dataset: the dataset config (or object); only its images and labels are used.
+        pipeline: transforms from the loaded image to the packed sample, with a `BankedResizedCrop`.
+        teacher: config of the float model that labels the crops; `teacher_checkpoint`: its weights.
+        data_preprocessor: the teacher's data preprocessor when its config has none (pass the config's top-level
+            `data_preprocessor`, which the Runner would otherwise add).
+        bank_root: directory holding banks, one sub-directory per distinct setting.
+        num_crops: crops K per image; topk: teacher probabilities kept per crop.
+        seed: seed of the crop draws when the bank is built.
+        batch_images: images per teacher batch when building (each gives num_crops crops).
+    """
+
+    def __init__(self, dataset: Union[dict, Dataset], pipeline: Sequence[dict], teacher: dict, teacher_checkpoint: str,
+                 bank_root: str = 'work_dirs/label_banks', num_crops: int = 4, topk: int = 5, seed: int = 0,
+                 batch_images: int = 64, data_preprocessor: Optional[dict] = None) -> None:
+        for name, value in (('num_crops', num_crops), ('topk', topk), ('batch_images', batch_images)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'LabelBankDataset.{name} must be an int >= 1, got {value!r}')
+        if not any(t.get('type') in ('BankedResizedCrop', BankedResizedCrop) for t in pipeline):
+            raise ValueError("LabelBankDataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
+        if not osp.isfile(teacher_checkpoint):
+            raise FileNotFoundError(f'LabelBankDataset.teacher_checkpoint: no such file {teacher_checkpoint!r}')
+        teacher = dict(teacher)
+        if data_preprocessor is not None:
+            teacher.setdefault('data_preprocessor', data_preprocessor)
+        self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
+        named = dataset if isinstance(dataset, dict) else f'{type(dataset).__qualname__} of {len(self.dataset)}'
+        settings = dict(dataset=named, pipeline=list(pipeline),
+                        teacher=teacher, teacher_checkpoint=osp.basename(teacher_checkpoint),
+                        checkpoint_bytes=osp.getsize(teacher_checkpoint), num_crops=num_crops, topk=topk, seed=seed)
+        self.pipeline = Compose(pipeline)
+        self.metainfo = getattr(self.dataset, 'metainfo', {})
+        self.bank_path = osp.join(bank_root, _fingerprint(settings))
+        if dist.is_main_process() and not osp.isfile(osp.join(self.bank_path, 'meta.json')):
+            print_log(f'label bank: building {self.bank_path} ({len(self.dataset)} images x {num_crops} crops)',
+                      logger='current')
+            self._build(teacher, teacher_checkpoint, num_crops, topk, seed, batch_images, settings)
+        dist.barrier()
+        self.bank = LabelBank(self.bank_path)
+        if self.bank.num_images != len(self.dataset):
+            raise ValueError(f'label bank {self.bank_path} holds {self.bank.num_images} images, the dataset '
+                             f'{len(self.dataset)}: delete the bank directory to rebuild it')
+        print_log(f'label bank: {self.bank_path} ({self.bank.num_images} images x {self.bank.num_crops} crops, '
+                  f'top-{self.bank.topk} of {self.bank.num_classes} classes)', logger='current')
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def prepare(self, index: int, request: dict, soft_label: Optional[torch.Tensor] = None) -> dict:
+        """Image `index` through the pipeline, cut by the crop request."""
+        results = self.dataset.get_data_info(index)
+        results['bank_crop'] = request
+        if soft_label is not None:
+            results['gt_score'] = soft_label
+        return self.pipeline(results)
+
+    def __getitem__(self, index: int) -> dict:
+        crop = np.random.randint(self.bank.num_crops)
+        return self.prepare(index, self.bank.crop(index, crop), self.bank.soft_label(index, crop))
+
+    def _build(self, teacher_cfg: dict, checkpoint: str, num_crops: int, topk: int, seed: int, batch_images: int,
+               settings: dict) -> None:
+        teacher = ROOT_MODELS.build(teacher_cfg)
+        load_checkpoint(teacher, checkpoint, map_location='cpu', logger='silent')
+        teacher.eval()
+
+        def crops(indices: list[int]) -> tuple[dict, list[dict]]:
+            requests = [{} for _ in indices]
+            return pseudo_collate([self.prepare(i, r) for i, r in zip(indices, requests)]), requests
+
+        def logits(batch: dict) -> torch.Tensor:
+            return teacher(teacher.data_preprocessor(batch, False)['inputs'], mode='tensor')
+
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            build_label_bank(self.bank_path, len(self.dataset), num_crops, topk, crops, logits, settings, batch_images,
+                             log=lambda msg: print_log(msg, logger='current'))
+        finally:
+            np.random.set_state(state)
