@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import sys
 
 from mmvitq.utils import run_measured
@@ -21,7 +22,8 @@ FLOAT_CHECKPOINT = 'checkpoints/deit-tiny-p4_fashion-mnist-*.pth'
 #: (method, config, bit-widths, how it runs). 'ptq' configs test the float checkpoint with their bits set in
 #: model.backbone.qconfig; 'lampq' configs test it with their average bits set in test_cfg.weight_bits (mixed
 #: precision); 'train' configs (model.qconfig) start from it as the teacher, train, and their last checkpoint
-#: is tested. Methods add rows here.
+#: is tested; 'vvtq' configs start from it (student and label-bank teacher), train --vvtq-iters iterations and
+#: their last checkpoint is tested. Methods add rows here.
 METHODS = [
     ('PTQ min-max', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
     ('PTQ min-max, per-channel act', 'configs/ptq/ptq-minmax-channel_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4),
@@ -34,6 +36,7 @@ METHODS = [
     ('PTQ RepQ-ViT style', 'configs/ptq/ptq-repq_deit-tiny-p4_4w4a_fashion-mnist.py', (8, 4), 'ptq'),
     ('LampQ (mixed, average bits)', 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py', (4, ), 'lampq'),
     ('GPLQ (1 epoch + PTQ)', 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py', (4, ), 'train'),
+    ('VVTQ (1 epoch)', 'configs/vvtq/vvtq_deit-tiny-p4_4w4a_fashion-mnist.py', (4, ), 'vvtq'),
 ]
 
 
@@ -125,6 +128,8 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--out', default='results', help='where demo.md, demo.json and demo.png go')
     parser.add_argument('--cfg-options', nargs='+', default=[], help='passed to every tools/test.py run')
+    parser.add_argument('--bank-root', default='work_dirs/label_banks', help="VVTQ's label banks (built once)")
+    parser.add_argument('--vvtq-iters', type=int, default=469, help="VVTQ's schedule (default: one epoch)")
     args = parser.parse_args()
     if args.train:
         checkpoint = train_float(osp.join(args.work_dir, 'fp32_train'))
@@ -152,6 +157,19 @@ def main() -> None:
             elif kind == 'lampq':
                 cmd = test + [config, checkpoint, '--cfg-options', f'test_cfg.weight_bits={bits}', *args.cfg_options]
                 rows.append(evaluate(name, bits, cmd, work_dir, step))
+            elif kind == 'vvtq':
+                # The training set sits inside the label-bank wrapper: its dataset options go one level down.
+                inner = [re.sub(r'^train_dataloader\.dataset\.', 'train_dataloader.dataset.dataset.', o)
+                         for o in args.cfg_options]
+                iters = args.vvtq_iters
+                train_cmd = [sys.executable, 'tools/train.py', config, '--cfg-options',
+                             f'model.checkpoint={checkpoint}',
+                             f'train_dataloader.dataset.teacher_checkpoint={checkpoint}',
+                             f'train_dataloader.dataset.bank_root={args.bank_root}', f'model.qconfig.w_bits={bits}',
+                             f'model.qconfig.a_bits={bits}', f'train_cfg.max_iters={iters}',
+                             f'param_scheduler.0.end={iters}', f'train_cfg.val_interval={iters}', *inner]
+                cmd = test + [config] + (['--cfg-options', *inner] if inner else [])
+                rows.append(evaluate(name, bits, cmd, work_dir, step, train_cmd))
             else:
                 train_cmd = [sys.executable, 'tools/train.py', config, '--cfg-options',
                              f'model.teacher_checkpoint={checkpoint}', f'model.qconfig.w_bits={bits}',

@@ -104,7 +104,8 @@ def test_lampq_searches_then_tests_and_its_checkpoint_retests(trained, tmp_path)
 def test_demo_runs_every_method(trained, tmp_path):
     checkpoint, _, subset = trained
     run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
-         str(tmp_path / 'results'), '--cfg-options', *subset])
+         str(tmp_path / 'results'), '--bank-root', str(tmp_path / 'banks'), '--vvtq-iters', '2', '--cfg-options',
+         *subset])
     with open(tmp_path / 'results' / 'demo.json') as f:
         rows = json.load(f)
     METHODS = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))['METHODS']

@@ -106,7 +106,7 @@ class LabelBankDataset(Dataset):
     Args:
         dataset: the dataset config (or object); only its images and labels are used.
         pipeline: transforms from the loaded image to the packed sample, with a `BankedResizedCrop`.
-        teacher: config of the float model that labels the crops; `teacher_checkpoint`: its weights.
+        teacher: config of the float model that labels the crops; `teacher_checkpoint`: its weights (file or URL).
         data_preprocessor: the teacher's data preprocessor when its config has none (pass the config's top-level
             `data_preprocessor`, which the Runner would otherwise add).
         bank_root: directory holding banks, one sub-directory per distinct setting.
@@ -123,7 +123,8 @@ class LabelBankDataset(Dataset):
                 raise ValueError(f'LabelBankDataset.{name} must be an int >= 1, got {value!r}')
         if not any(t.get('type') in ('BankedResizedCrop', BankedResizedCrop) for t in pipeline):
             raise ValueError("LabelBankDataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
-        if not osp.isfile(teacher_checkpoint):
+        is_url = teacher_checkpoint.startswith(('http://', 'https://'))
+        if not is_url and not osp.isfile(teacher_checkpoint):
             raise FileNotFoundError(f'LabelBankDataset.teacher_checkpoint: no such file {teacher_checkpoint!r}')
         teacher = dict(teacher)
         if data_preprocessor is not None:
@@ -132,7 +133,7 @@ class LabelBankDataset(Dataset):
         named = dataset if isinstance(dataset, dict) else f'{type(dataset).__qualname__} of {len(self.dataset)}'
         settings = dict(dataset=named, pipeline=list(pipeline),
                         teacher=teacher, teacher_checkpoint=osp.basename(teacher_checkpoint),
-                        checkpoint_bytes=osp.getsize(teacher_checkpoint), num_crops=num_crops, topk=topk, seed=seed)
+                        checkpoint_bytes=None if is_url else osp.getsize(teacher_checkpoint), num_crops=num_crops, topk=topk, seed=seed)
         self.pipeline = Compose(pipeline)
         self.metainfo = getattr(self.dataset, 'metainfo', {})
         self.bank_path = osp.join(bank_root, _fingerprint(settings))

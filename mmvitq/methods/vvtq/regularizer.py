@@ -11,7 +11,7 @@ as the test oracle and the benchmark's baseline. The scales are treated as const
 latent weights are regularised.
 """
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -63,16 +63,16 @@ def bin_variance_loop(values: Tensor, bins: Tensor, num_bins: int) -> Tensor:
     return total
 
 
-def oscillation_loss(weight: Tensor, quantizer: BaseQuantizer) -> Tensor:
-    """R of one weight under its quantizer (see the module docstring)."""
+def oscillation_loss(weight: Tensor, quantizer: BaseQuantizer, variance: Callable = bin_variance) -> Tensor:
+    """R of one weight under its quantizer (see the module docstring); `variance` sums the per-bin variances."""
     clipped, quantized, bins = bin_codes(weight, quantizer)
     num_bins = clipped.shape[0] * (quantizer.quant_max - quantizer.quant_min + 1)
-    return (clipped - quantized).square().mean() + bin_variance(clipped, bins, num_bins)
+    return (clipped - quantized).square().mean() + variance(clipped, bins, num_bins)
 
 
-def oscillation_regularizer(pairs: Iterable[tuple[Tensor, BaseQuantizer]]) -> Tensor:
+def oscillation_regularizer(pairs: Iterable[tuple[Tensor, BaseQuantizer]], variance: Callable = bin_variance) -> Tensor:
     """Sum of `oscillation_loss` over (weight, quantizer) pairs."""
-    return sum((oscillation_loss(w, q) for w, q in pairs), torch.zeros(()))
+    return sum((oscillation_loss(w, q, variance) for w, q in pairs), torch.zeros(()))
 
 
 def cosine_ramp(progress: float, final: float = 0.01, start: float = 0.25) -> float:

@@ -1,0 +1,6 @@
+# Variation-aware QAT, W3A3, of the float Swin of Fashion-MNIST: the W4A4 config at 3 bits (patch
+# embedding and head stay at 8), trained 8 epochs (3752 iterations of batch 128) instead of 4.
+_base_ = ['./vvtq_swin-tiny-p2_4w4a_fashion-mnist.py']
+model = dict(qconfig=dict(w_bits=3, a_bits=3))
+param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=3752, eta_min=0.0)]
+train_cfg = dict(max_iters=3752)

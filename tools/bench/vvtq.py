@@ -1,0 +1,165 @@
+"""Variation-aware QAT on the Fashion-MNIST ViT, in one run: W2A2 and W4A4, each with and without the oscillation
+regulariser and with and without multi-crop distillation (accuracy, oscillation rate, wall time), the plain
+LSQ QAT and GPLQ baselines at the same bits, and the regulariser's time vectorised against a per-bin loop.
+
+    python tools/bench/vvtq.py [--bits 2 4] [--epochs N] [--skip-baselines] [--skip-runs]
+                               [--work-dir work_dirs/bench_vvtq] [--out-dir results] [--cfg-options ...]
+
+Every training row is a tools/train.py process from the committed float ViT, its last validation top-1 on the
+full test set, its wall time (label bank already built; the first run builds it) and the model's oscillation
+rate (EMA of the fraction of integer weights that reverse their last change per iteration, %) at the end:
+- VVTQ: configs/vvtq/vvtq_deit-tiny-p4_{b}w{b}a_fashion-mnist.py as committed (regulariser + distillation);
+- no regulariser: model.regularizer=None;
+- no distillation: the float config's training data (hard labels, flips) instead of the label bank;
+- neither: LSQ with VVTQ's module-dependent quantizers only;
+- baselines: plain LSQ QAT (configs/qat/lsq_..., GPLQ's joint loop: per-channel activations, task loss) for the
+  same epochs, and GPLQ (one epoch + weight PTQ), at b bits.
+`--epochs` shortens every schedule (default: each config's own). Writes vvtq.json, vvtq.md and
+vvtq_oscillation.png (oscillation rate over training, per run) into --out-dir.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import re
+import sys
+import time
+
+import torch
+from mmengine.config import Config
+
+from mmvitq.utils import run_measured
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+VVTQ = 'configs/vvtq/vvtq_deit-tiny-p4_{b}w{b}a_fashion-mnist.py'
+FLOAT = 'configs/fp/deit-tiny-p4_fashion-mnist.py'
+FLOAT_CHECKPOINT = 'checkpoints/deit-tiny-p4_fashion-mnist-c4de163e.pth'
+LSQ = 'configs/qat/lsq_deit-tiny-p4_4w4a_fashion-mnist.py'
+GPLQ = 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py'
+ITERS_PER_EPOCH = 469  # 60000 images at batch 128
+VAL = re.compile(r'Iter\(val\) \[\d+/\d+\]\s+accuracy/top1: ([\d.]+)')
+
+
+def variant_config(bits: int, distill: bool, work_dir: str) -> str:
+    """The VVTQ config at `bits`; without distillation, written out with the float config's training data."""
+    config = VVTQ.format(b=bits)
+    if distill:
+        return config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.train_dataloader = Config.fromfile(osp.join(ROOT, FLOAT)).train_dataloader
+    path = osp.join(work_dir, f'vvtq_{bits}w{bits}a_no-distill.py')
+    os.makedirs(work_dir, exist_ok=True)
+    cfg.dump(path)
+    return path
+
+
+def train(name: str, config: str, work_dir: str, options: list[str]) -> dict:
+    """One tools/train.py run: last validation top-1, wall seconds, oscillation rate and its history."""
+    os.makedirs(work_dir, exist_ok=True)
+    log = osp.join(work_dir, 'train.log')
+    cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
+    seconds, _ = run_measured(cmd + (['--cfg-options', *options] if options else []), log, cwd=ROOT)
+    with open(log) as f:
+        tops = VAL.findall(f.read())
+    row = dict(run=name, top1=float(tops[-1]), seconds=seconds)
+    report = osp.join(work_dir, 'oscillation.json')
+    if osp.exists(report):
+        with open(report) as f:
+            report = json.load(f)
+        row.update(osc_rate=report['model_rate'], osc_history=report['history'])
+    print(f'[bench] {name}: top-1 {row["top1"]:.2f}%  {seconds:.0f} s'
+          + (f'  oscillation {row["osc_rate"]:.3f}%' if 'osc_rate' in row else ''), flush=True)
+    return row
+
+
+def schedule(epochs: 'float | None') -> list[str]:
+    if epochs is None:
+        return []
+    iters = max(int(round(epochs * ITERS_PER_EPOCH)), 1)
+    return [f'train_cfg.max_iters={iters}', f'param_scheduler.0.end={iters}',
+            f'train_cfg.val_interval={min(iters, ITERS_PER_EPOCH)}']
+
+
+def regularizer_time(bits: int, repeats: int = 5) -> dict:
+    """Forward + backward seconds of the regulariser over the ViT's quantized weights: vectorised vs per-bin loop."""
+    from mmengine.registry import DefaultScope
+    from mmvitq.methods.vvtq import bin_variance_loop, oscillation_regularizer
+    from mmvitq.methods.vvtq.model import VVTQ as Model
+    from mmvitq.quantizers import calibration
+
+    cfg = Config.fromfile(osp.join(ROOT, VVTQ.format(b=bits)))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = Model(**{k: v for k, v in cfg.model.items() if k != 'type'},
+                      data_preprocessor=cfg.data_preprocessor)
+    model.init_weights()
+    weights = model.quantized_weights()
+    with torch.no_grad(), calibration(model, [q for _, q in weights]):
+        for weight, quantizer in weights:
+            quantizer(weight)
+    result = {}
+    for name, variance in (('vectorised', None), ('loop', bin_variance_loop)):
+        kwargs = {} if variance is None else dict(variance=variance)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model.zero_grad()
+            oscillation_regularizer(weights, **kwargs).backward()
+        result[name] = (time.perf_counter() - start) / repeats
+    result['speedup'] = result['loop'] / result['vectorised']
+    print(f'[bench] regulariser W{bits}: vectorised {1e3 * result["vectorised"]:.1f} ms, per-bin loop '
+          f'{1e3 * result["loop"]:.1f} ms ({result["speedup"]:.1f}x)', flush=True)
+    return result
+
+
+def plot_oscillation_runs(rows: list[dict], path: str) -> None:
+    from mmvitq.methods.vvtq.report import plot_oscillation
+    runs = {r['run']: [tuple(p) for p in r['osc_history']] for r in rows if r.get('osc_history')}
+    plot_oscillation(runs, path, title='Fashion-MNIST ViT: weight oscillation, with and without the regulariser')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description='VVTQ ablations, baselines and the regulariser time')
+    parser.add_argument('--bits', type=int, nargs='+', default=[2, 4])
+    parser.add_argument('--epochs', type=float, help='training epochs of every run (default: each config\'s own)')
+    parser.add_argument('--skip-baselines', action='store_true', help='no plain LSQ QAT and GPLQ rows')
+    parser.add_argument('--skip-runs', action='store_true', help='only the regulariser timing')
+    parser.add_argument('--work-dir', default='work_dirs/bench_vvtq')
+    parser.add_argument('--out-dir', default='results')
+    parser.add_argument('--cfg-options', nargs='+', default=[], help='passed to every VVTQ run, e.g. a data subset')
+    args = parser.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    result = dict(regularizer_time={b: regularizer_time(b) for b in args.bits}, runs=[])
+    for bits in [] if args.skip_runs else args.bits:
+        for distill in (True, False):
+            for reg in (True, False):
+                name = f'W{bits}A{bits} VVTQ' + ('' if reg else ' -reg') + ('' if distill else ' -distill')
+                suffix = ('' if reg else '_noreg') + ('' if distill else '_nokd')
+                work_dir = osp.join(args.work_dir, f'w{bits}{suffix}')
+                options = schedule(args.epochs) + ([] if reg else ['model.regularizer=None']) + args.cfg_options
+                row = train(name, variant_config(bits, distill, work_dir), work_dir, options)
+                result['runs'].append(dict(row, bits=bits, regularizer=reg, distill=distill))
+        if not args.skip_baselines:
+            epochs = args.epochs or Config.fromfile(osp.join(ROOT, VVTQ.format(b=bits))).train_cfg.max_iters \
+                / ITERS_PER_EPOCH
+            quant = [f'model.qconfig.w_bits={bits}', f'model.qconfig.a_bits={bits}']
+            lsq = train(f'W{bits}A{bits} plain LSQ QAT', LSQ, osp.join(args.work_dir, f'lsq{bits}'),
+                        quant + [f'train_cfg.max_epochs={max(int(round(epochs)), 1)}'])
+            gplq = train(f'W{bits}A{bits} GPLQ', GPLQ, osp.join(args.work_dir, f'gplq{bits}'), quant)
+            result['runs'] += [dict(lsq, bits=bits, baseline='lsq'), dict(gplq, bits=bits, baseline='gplq')]
+    with open(osp.join(args.out_dir, 'vvtq.json'), 'w') as f:
+        json.dump(result, f, indent=2)
+    lines = ['| run | top-1 (%) | oscillation at the end (%) | wall time (s) |', '|---|---|---|---|']
+    lines += [f'| {r["run"]} | {r["top1"]:.2f} | {r["osc_rate"]:.3f} | {r["seconds"]:.0f} |' if 'osc_rate' in r
+              else f'| {r["run"]} | {r["top1"]:.2f} | - | {r["seconds"]:.0f} |' for r in result['runs']]
+    lines += ['', '| bits | regulariser, vectorised (ms) | per-bin loop (ms) | speed-up |', '|---|---|---|---|']
+    lines += [f'| W{b} | {1e3 * t["vectorised"]:.1f} | {1e3 * t["loop"]:.1f} | {t["speedup"]:.1f}x |'
+              for b, t in result['regularizer_time'].items()]
+    with open(osp.join(args.out_dir, 'vvtq.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    if result['runs']:
+        plot_oscillation_runs(result['runs'], osp.join(args.out_dir, 'vvtq_oscillation.png'))
+    print(f'[bench] wrote {args.out_dir}/vvtq.json, vvtq.md' + (', vvtq_oscillation.png' if result['runs'] else ''))
+
+
+if __name__ == '__main__':
+    main()
