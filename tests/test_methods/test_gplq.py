@@ -11,12 +11,8 @@ from mmpretrain.structures import DataSample
 from mmvitq.methods.gplq import GPLQ, PCAProjector, RidgeRegression
 from mmvitq.methods.gplq.stages import calibrate_activations, calibrate_weights, fit_compensations, fit_feature_pca
 
-ARCH = dict(type='ImageClassifier',
-            backbone=dict(type='VisionTransformer', arch=dict(embed_dims=48, num_layers=2, num_heads=3,
-                                                              feedforward_channels=96),
-                          img_size=28, patch_size=7, in_channels=1, drop_path_rate=0.0),
-            neck=None,
-            head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=48))
+from .tiny_vit import ARCH, save_float_checkpoint
+
 QCONFIG = dict(w_bits=3, a_bits=8,
                weight=dict(type='UniformQuantizer', granularity='channel', symmetric=True, observer='minmax'),
                act=dict(type='LSQQuantizer', granularity='channel', symmetric=True, init='minmax'),
@@ -31,13 +27,7 @@ def scope():
 
 @pytest.fixture(scope='module')
 def teacher_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(ARCH)
-    model.init_weights()
-    path = tmp_path_factory.mktemp('teacher') / 'float.pth'
-    torch.save({'state_dict': model.state_dict()}, path)
-    return str(path)
+    return save_float_checkpoint(tmp_path_factory.mktemp('teacher') / 'float.pth')
 
 
 def build(teacher_ckpt, **kwargs):

@@ -20,13 +20,9 @@ from mmvitq.methods.vvtq import dataset as dataset_module
 from mmvitq.methods.vvtq.dataset import BankedResizedCrop, draw_crop
 from mmvitq.quantizers import LSQQuantizer
 
+from .tiny_vit import ARCH, save_float_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-ARCH = dict(type='ImageClassifier',
-            backbone=dict(type='VisionTransformer', arch=dict(embed_dims=48, num_layers=2, num_heads=3,
-                                                              feedforward_channels=96),
-                          img_size=28, patch_size=7, in_channels=1, drop_path_rate=0.0),
-            neck=None,
-            head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=48))
 PREPROCESSOR = dict(type='ClsDataPreprocessor', num_classes=10, mean=[72.94], std=[90.02])
 RECIPE = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'vvtq.py'))
 
@@ -39,14 +35,7 @@ def scope():
 
 @pytest.fixture(scope='module')
 def float_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(ARCH)
-    model.init_weights()
-    torch.nn.init.normal_(model.head.layers.head.weight, std=0.5)  # mmpretrain zero-initialises the head
-    path = tmp_path_factory.mktemp('float') / 'float.pth'
-    torch.save({'state_dict': model.state_dict()}, path)
-    return str(path)
+    return save_float_checkpoint(tmp_path_factory.mktemp('float') / 'float.pth', head_std=0.5)
 
 
 # -- regulariser ---------------------------------------------------------------------------------------------
