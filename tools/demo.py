@@ -158,9 +158,10 @@ def main() -> None:
                 cmd = test + [config, checkpoint, '--cfg-options', f'test_cfg.weight_bits={bits}', *args.cfg_options]
                 rows.append(evaluate(name, bits, cmd, work_dir, step))
             elif kind == 'vvtq':
-                # The training set sits inside the label-bank wrapper: its dataset options go one level down.
+                # The training set sits inside the label-bank wrapper: its dataset options go one level down; the
+                # schedule is the demo's (train_cfg options of the other methods' loops are left out).
                 inner = [re.sub(r'^train_dataloader\.dataset\.', 'train_dataloader.dataset.dataset.', o)
-                         for o in args.cfg_options]
+                         for o in args.cfg_options if not o.startswith('train_cfg.')]
                 iters = args.vvtq_iters
                 train_cmd = [sys.executable, 'tools/train.py', config, '--cfg-options',
                              f'model.checkpoint={checkpoint}',

@@ -20,8 +20,8 @@ def data_root(tmp_path_factory):
     return root
 
 
-def run(args, cwd=ROOT):
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+def run(args, cwd=ROOT, timeout=600):
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -105,7 +105,7 @@ def test_demo_runs_every_method(trained, tmp_path):
     checkpoint, _, subset = trained
     run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
          str(tmp_path / 'results'), '--bank-root', str(tmp_path / 'banks'), '--vvtq-iters', '2', '--cfg-options',
-         *subset])
+         *subset], timeout=1500)  # a dozen runs in one process
     with open(tmp_path / 'results' / 'demo.json') as f:
         rows = json.load(f)
     METHODS = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))['METHODS']
