@@ -196,6 +196,15 @@ def test_label_bank_is_built_once_and_reused(tmp_path, float_ckpt, monkeypatch):
         bank_dataset(tmp_path, float_ckpt, num_crops=0)
 
 
+def test_label_bank_does_not_depend_on_the_build_workers(tmp_path, float_ckpt):
+    one = bank_dataset(tmp_path / 'a', float_ckpt, build_workers=0).bank
+    two = bank_dataset(tmp_path / 'b', float_ckpt, build_workers=2).bank
+    for name in ('boxes', 'flips', 'classes'):
+        np.testing.assert_array_equal(one.arrays[name], two.arrays[name])
+    np.testing.assert_allclose(one.arrays['probs'], two.arrays['probs'], rtol=1e-5)
+    assert len(np.unique(one.arrays['boxes'].reshape(-1, 4), axis=0)) == 12 * 3  # every crop drawn anew
+
+
 def test_draw_crop_follows_random_resized_crop_rules():
     np.random.seed(0)
     for _ in range(2000):

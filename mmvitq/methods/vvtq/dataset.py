@@ -29,7 +29,7 @@ from mmengine.logging import print_log
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import DATASETS, TRANSFORMS
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from .label_bank import LabelBank, build_label_bank
 
@@ -111,16 +111,18 @@ class LabelBankDataset(Dataset):
             `data_preprocessor`, which the Runner would otherwise add).
         bank_root: directory holding banks, one sub-directory per distinct setting.
         num_crops: crops K per image; topk: teacher probabilities kept per crop.
-        seed: seed of the crop draws when the bank is built.
+        seed: seed of the crop draws when the bank is built (each image's draws are seeded by (seed, index)).
         batch_images: images per teacher batch when building (each gives num_crops crops).
+        build_workers: data-loading processes when building; the teacher runs on the GPU if there is one.
     """
 
     def __init__(self, dataset: Union[dict, Dataset], pipeline: Sequence[dict], teacher: dict, teacher_checkpoint: str,
                  bank_root: str = 'work_dirs/label_banks', num_crops: int = 4, topk: int = 5, seed: int = 0,
-                 batch_images: int = 64, data_preprocessor: Optional[dict] = None) -> None:
-        for name, value in (('num_crops', num_crops), ('topk', topk), ('batch_images', batch_images)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'LabelBankDataset.{name} must be an int >= 1, got {value!r}')
+                 batch_images: int = 64, build_workers: int = 4, data_preprocessor: Optional[dict] = None) -> None:
+        for name, value, low in (('num_crops', num_crops, 1), ('topk', topk, 1), ('batch_images', batch_images, 1),
+                                 ('build_workers', build_workers, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f'LabelBankDataset.{name} must be an int >= {low}, got {value!r}')
         if not any(t.get('type') in ('BankedResizedCrop', BankedResizedCrop) for t in pipeline):
             raise ValueError("LabelBankDataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
         is_url = teacher_checkpoint.startswith(('http://', 'https://'))
@@ -131,16 +133,18 @@ class LabelBankDataset(Dataset):
             teacher.setdefault('data_preprocessor', data_preprocessor)
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         named = dataset if isinstance(dataset, dict) else f'{type(dataset).__qualname__} of {len(self.dataset)}'
-        settings = dict(dataset=named, pipeline=list(pipeline),
-                        teacher=teacher, teacher_checkpoint=osp.basename(teacher_checkpoint),
-                        checkpoint_bytes=None if is_url else osp.getsize(teacher_checkpoint), num_crops=num_crops, topk=topk, seed=seed)
+        settings = dict(dataset=named, pipeline=list(pipeline), teacher=teacher,
+                        teacher_checkpoint=osp.basename(teacher_checkpoint),
+                        checkpoint_bytes=None if is_url else osp.getsize(teacher_checkpoint), num_crops=num_crops,
+                        topk=topk, seed=seed, draws='seeded per image')
         self.pipeline = Compose(pipeline)
         self.metainfo = getattr(self.dataset, 'metainfo', {})
         self.bank_path = osp.join(bank_root, _fingerprint(settings))
+        self.batch_images, self.build_workers = batch_images, build_workers
         if dist.is_main_process() and not osp.isfile(osp.join(self.bank_path, 'meta.json')):
             print_log(f'label bank: building {self.bank_path} ({len(self.dataset)} images x {num_crops} crops)',
                       logger='current')
-            self._build(teacher, teacher_checkpoint, num_crops, topk, seed, batch_images, settings)
+            self._build(teacher, teacher_checkpoint, settings)
         dist.barrier()
         self.bank = LabelBank(self.bank_path)
         if self.bank.num_images != len(self.dataset):
@@ -164,23 +168,40 @@ class LabelBankDataset(Dataset):
         crop = np.random.randint(self.bank.num_crops)
         return self.prepare(index, self.bank.crop(index, crop), self.bank.soft_label(index, crop))
 
-    def _build(self, teacher_cfg: dict, checkpoint: str, num_crops: int, topk: int, seed: int, batch_images: int,
-               settings: dict) -> None:
+    def _build(self, teacher_cfg: dict, checkpoint: str, settings: dict) -> None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
         teacher = ROOT_MODELS.build(teacher_cfg)
         load_checkpoint(teacher, checkpoint, map_location='cpu', logger='silent')
-        teacher.eval()
-
-        def crops(indices: list[int]) -> tuple[dict, list[dict]]:
-            requests = [{} for _ in indices]
-            return pseudo_collate([self.prepare(i, r) for i, r in zip(indices, requests)]), requests
+        teacher.to(device).eval()
+        loader = DataLoader(_CropDraws(self, settings['num_crops'], settings['seed']), batch_size=self.batch_images,
+                            num_workers=self.build_workers, collate_fn=_collate_draws)
 
         def logits(batch: dict) -> torch.Tensor:
             return teacher(teacher.data_preprocessor(batch, False)['inputs'], mode='tensor')
 
+        build_label_bank(self.bank_path, len(self.dataset), settings['num_crops'], settings['topk'], loader, logits,
+                         settings, log=lambda msg: print_log(msg, logger='current'))
+
+
+class _CropDraws(Dataset):
+    """Image i -> `num_crops` freshly drawn crops of it and their filled requests. numpy's generator is seeded by
+    (seed, i) for each image, so the bank does not depend on how many workers build it."""
+
+    def __init__(self, owner: LabelBankDataset, num_crops: int, seed: int) -> None:
+        self.owner, self.num_crops, self.seed = owner, num_crops, seed
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def __getitem__(self, index: int) -> tuple[list[dict], list[dict]]:
         state = np.random.get_state()
-        np.random.seed(seed)
+        np.random.seed([self.seed, index])
         try:
-            build_label_bank(self.bank_path, len(self.dataset), num_crops, topk, crops, logits, settings, batch_images,
-                             log=lambda msg: print_log(msg, logger='current'))
+            requests = [{} for _ in range(self.num_crops)]
+            return [self.owner.prepare(index, r) for r in requests], requests
         finally:
             np.random.set_state(state)
+
+
+def _collate_draws(items: list) -> tuple[dict, list[dict]]:
+    return pseudo_collate([s for samples, _ in items for s in samples]), [r for _, reqs in items for r in reqs]

@@ -14,7 +14,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import torch
@@ -50,23 +50,21 @@ class LabelBank:
 
 
 def build_label_bank(path: str, num_images: int, num_crops: int, topk: int,
-                     crops: Callable[[list[int]], tuple[dict, list[dict]]], teacher: Callable[[dict], Tensor],
-                     settings: dict, batch_images: int = 64, log: Optional[Callable[[str], None]] = None) -> None:
+                     batches: Iterable[tuple[dict, list[dict]]], teacher: Callable[[dict], Tensor], settings: dict,
+                     log: Optional[Callable[[str], None]] = None) -> None:
     """Write a bank to `path` (into a temporary directory first, renamed when complete).
 
     Args:
-        crops: given image indices, draws one random crop of each (the same image may be listed K times) and
-            returns (the collated batch, the crop requests filled with box and flip).
+        batches: (collated batch, crop requests filled with box and flip) covering images 0..num_images-1 in
+            order, `num_crops` consecutive crops per image.
         teacher: collated batch -> logits [B, num_classes].
         settings: stored in meta.json, to tell what the bank was built from.
     """
     tmp = f'{path}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    arrays, num_classes = {}, None
-    for start in range(0, num_images, batch_images):
-        indices = list(range(start, min(start + batch_images, num_images)))
-        batch, requests = crops([i for i in indices for _ in range(num_crops)])
+    arrays, num_classes, done = {}, None, 0
+    for step, (batch, requests) in enumerate(batches):
         with torch.no_grad():
             probs = teacher(batch).float().softmax(dim=-1)
         if not arrays:
@@ -76,14 +74,18 @@ def build_label_bank(path: str, num_images: int, num_crops: int, topk: int,
             for name, (dtype, tail) in FILES.items():
                 shape = (num_images, num_crops) + (tail if tail is not None else (topk, ))
                 arrays[name] = np.lib.format.open_memmap(osp.join(tmp, f'{name}.npy'), 'w+', dtype, shape)
+        count = len(requests) // num_crops
         top = probs.topk(topk, dim=-1)
-        rows = slice(indices[0], indices[-1] + 1)
-        arrays['boxes'][rows] = np.array([r['box'] for r in requests], np.float32).reshape(len(indices), num_crops, 4)
-        arrays['flips'][rows] = np.array([r['flip'] for r in requests]).reshape(len(indices), num_crops)
-        arrays['classes'][rows] = top.indices.cpu().numpy().astype(np.int16).reshape(len(indices), num_crops, topk)
-        arrays['probs'][rows] = top.values.cpu().numpy().reshape(len(indices), num_crops, topk)
-        if log is not None and (start // batch_images) % 50 == 0:
-            log(f'label bank: {indices[-1] + 1}/{num_images} images')
+        rows = slice(done, done + count)
+        arrays['boxes'][rows] = np.array([r['box'] for r in requests], np.float32).reshape(count, num_crops, 4)
+        arrays['flips'][rows] = np.array([r['flip'] for r in requests]).reshape(count, num_crops)
+        arrays['classes'][rows] = top.indices.cpu().numpy().astype(np.int16).reshape(count, num_crops, topk)
+        arrays['probs'][rows] = top.values.cpu().numpy().reshape(count, num_crops, topk)
+        done += count
+        if log is not None and step % 50 == 0:
+            log(f'label bank: {done}/{num_images} images')
+    if done != num_images:
+        raise RuntimeError(f'label bank: the batches covered {done} images, expected {num_images}')
     for array in arrays.values():
         array.flush()
     with open(osp.join(tmp, 'meta.json'), 'w') as f:
