@@ -22,6 +22,7 @@ from ..methods.vvtq.regularizer import grid_position
 from ..methods.vvtq.report import plot_oscillation
 from ..models import QuantConv2d, QuantLinear
 from ..quantizers import calibration, quantizers_of
+from ..quantizers.base import check_int
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -36,8 +37,7 @@ class QuantizerInitHook(Hook):
     priority = 'HIGH'
 
     def __init__(self, num_images: int = 512) -> None:
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f'QuantizerInitHook.num_images must be an int >= 1, got {num_images!r}')
+        check_int('QuantizerInitHook.num_images', num_images, 1)
         self.num_images = num_images
 
     def before_train(self, runner) -> None:
@@ -89,9 +89,8 @@ class OscillationTrackerHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int = 1, momentum: float = 0.01, log_interval: int = 50) -> None:
-        for name, value in (('interval', interval), ('log_interval', log_interval)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'OscillationTrackerHook.{name} must be an int >= 1, got {value!r}')
+        check_int('OscillationTrackerHook.interval', interval, 1)
+        check_int('OscillationTrackerHook.log_interval', log_interval, 1)
         self.interval, self.momentum, self.log_interval = interval, momentum, log_interval
         self.trackers: dict[str, OscillationTracker] = {}
         self.sizes: dict[str, int] = {}

@@ -31,6 +31,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from torch.utils.data import DataLoader, Dataset
 
+from ...quantizers.base import check_int
 from .label_bank import LabelBank, build_label_bank
 
 
@@ -121,8 +122,7 @@ class LabelBankDataset(Dataset):
                  batch_images: int = 64, build_workers: int = 4, data_preprocessor: Optional[dict] = None) -> None:
         for name, value, low in (('num_crops', num_crops, 1), ('topk', topk, 1), ('batch_images', batch_images, 1),
                                  ('build_workers', build_workers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f'LabelBankDataset.{name} must be an int >= {low}, got {value!r}')
+            check_int(f'LabelBankDataset.{name}', value, low)
         if not any(t.get('type') in ('BankedResizedCrop', BankedResizedCrop) for t in pipeline):
             raise ValueError("LabelBankDataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
         is_url = teacher_checkpoint.startswith(('http://', 'https://'))
