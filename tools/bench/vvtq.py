@@ -54,11 +54,21 @@ def variant_config(bits: int, distill: bool, work_dir: str) -> str:
 
 
 def train(name: str, config: str, work_dir: str, options: list[str]) -> dict:
-    """One tools/train.py run: last validation top-1, wall seconds, oscillation rate and its history."""
+    """One tools/train.py run: last validation top-1, wall seconds, oscillation rate and its history.
+
+    The row is kept in `work_dir`/row.json, so a rerun of the benchmark after a kill skips the finished runs."""
     os.makedirs(work_dir, exist_ok=True)
-    log = osp.join(work_dir, 'train.log')
+    saved = osp.join(work_dir, 'row.json')
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
-    seconds, _ = run_measured(cmd + (['--cfg-options', *options] if options else []), log, cwd=ROOT)
+    cmd += ['--cfg-options', *options] if options else []
+    if osp.exists(saved):
+        with open(saved) as f:
+            row = json.load(f)
+        if row.pop('cmd') == cmd[1:]:
+            print(f'[bench] {name}: finished earlier, from {saved}', flush=True)
+            return row
+    log = osp.join(work_dir, 'train.log')
+    seconds, _ = run_measured(cmd, log, cwd=ROOT)
     with open(log) as f:
         tops = VAL.findall(f.read())
     row = dict(run=name, top1=float(tops[-1]), seconds=seconds)
@@ -69,6 +79,8 @@ def train(name: str, config: str, work_dir: str, options: list[str]) -> dict:
         row.update(osc_rate=report['model_rate'], osc_history=report['history'])
     print(f'[bench] {name}: top-1 {row["top1"]:.2f}%  {seconds:.0f} s'
           + (f'  oscillation {row["osc_rate"]:.3f}%' if 'osc_rate' in row else ''), flush=True)
+    with open(saved, 'w') as f:
+        json.dump(dict(row, cmd=cmd[1:]), f)
     return row
 
 
