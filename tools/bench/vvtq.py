@@ -125,7 +125,7 @@ def regularizer_time(bits: int, repeats: int = 5) -> dict:
 def plot_oscillation_runs(rows: list[dict], path: str) -> None:
     from mmvitq.methods.vvtq.report import plot_oscillation
     runs = {r['run']: [tuple(p) for p in r['osc_history']] for r in rows if r.get('osc_history')}
-    plot_oscillation(runs, path, title='Fashion-MNIST ViT: weight oscillation, with and without the regulariser')
+    plot_oscillation(runs, path, title='Fashion-MNIST ViT: weight oscillation per run')
 
 
 def main() -> None:
