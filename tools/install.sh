@@ -38,9 +38,12 @@ if ! "$PY" -c "$check_mmcv" 2>/dev/null; then
     # torch 2.14 headers require C++20; mmcv 2.1.0 forces -std=c++17.
     sed -i 's/c++17/c++20/g' "$src/mmcv-2.1.0/setup.py"
     mkdir -p "$cache"
-    cuda_env=(); [ "$CUDA" = 1 ] && cuda_env=(FORCE_CUDA=1 CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}")
-    env MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${cuda_env[@]}" \
+    # A subshell, not `env`: pip_q is a shell function, which `env` cannot run.
+    (
+      export MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}"
+      [ "$CUDA" = 1 ] && export FORCE_CUDA=1 CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
       pip_q wheel -q --no-build-isolation --no-deps -w "$cache" "$src/mmcv-2.1.0"
+    )
     rm -rf "$src"
   fi
   log "installing mmcv from $cache"
