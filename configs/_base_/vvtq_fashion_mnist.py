@@ -1,14 +1,16 @@
 # VVTQ's Fashion-MNIST settings, shared by the ViT and Swin configs under configs/vvtq/ as `_base_.vvtq_fmnist_*`:
-# - the multi-crop label bank over the training split: 4 crops per image, top-5 soft labels, built on first use
-#   into work_dirs/label_banks and shared by every config with the same teacher and crops (configs add the
-#   teacher). Crops cover 35-100% of the 28x28 image: at 4x4-pixel patches a smaller crop would be upscaled from
-#   about 2x2 tokens;
+# - the multi-crop label bank over the training split: 4 views per image, top-5 soft labels, built on first use
+#   into work_dirs/label_banks and shared by every config with the same teacher and views (configs add the
+#   teacher). The bank's views follow the float model's own training augmentation, as the published recipe's
+#   RandomResizedCrop follows DeiT's on ImageNet: the Fashion-MNIST float models trained on whole images with
+#   horizontal flips (configs/_base_/datasets/fashion_mnist.py), so the bank holds whole images, flipped at
+#   random (scale and ratio 1);
 # - 4 epochs of 469 iterations (batch 128), iteration-based so a killed run resumes mid-epoch, validated and
 #   checkpointed every epoch.
 vvtq_fmnist_bank = dict(
     type='LabelBankDataset',
     dataset=dict(type='FashionMNIST', data_root='data/fashion_mnist', split='train', download=False, pipeline=[]),
-    pipeline=[dict(type='BankedResizedCrop', size=28, scale=(0.35, 1.0)), dict(type='PackInputs')],
+    pipeline=[dict(type='BankedResizedCrop', size=28, scale=(1.0, 1.0), ratio=(1.0, 1.0)), dict(type='PackInputs')],
     num_crops=4,
     topk=5)
 vvtq_fmnist_param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=1876, eta_min=0.0)]

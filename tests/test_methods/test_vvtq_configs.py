@@ -2,6 +2,7 @@
 Mask R-CNN and the GPU recipes (ImageNet DeiT-T and Swin-T) with random weights on synthetic inputs, soft labels
 included for classifiers; nothing is downloaded."""
 import glob
+import inspect
 import os
 
 import pytest
@@ -10,7 +11,10 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODELS, DefaultScope
 
+from mmpretrain.datasets.transforms import RandomResizedCrop
+
 import mmvitq  # noqa: F401  (registers VVTQ)
+from mmvitq.methods.vvtq import BankedResizedCrop
 from mmvitq.quantizers import calibration, quantizers_of
 
 from .synthetic import fake_batch
@@ -25,6 +29,28 @@ def test_every_required_config_exists():
         assert {f'vvtq_{model}_{b}w{b}a_fashion-mnist.py' for b in (4, 3, 2)} <= names
     assert {'vvtq_mask-rcnn_swin-nano-p4-w4_fpn_4w4a_fashion-mnist-scenes.py', 'vvtq_deit-tiny-p16_4w4a_in1k.py',
             'vvtq_swin-tiny-p4-w7_4w4a_in1k.py'} <= names
+
+
+def _args(cls: type, step: dict, *names: str) -> list:
+    """`step`'s values of `cls`'s arguments `names`, defaults filled in from the signature."""
+    params = inspect.signature(cls).parameters
+    return [tuple(v) if isinstance(v := step.get(n, params[n].default), (list, tuple)) else v for n in names]
+
+
+@pytest.mark.parametrize('config', [c for c in CONFIGS if 'mask-rcnn' not in c])
+def test_bank_views_are_the_float_models_training_views(config):
+    """The recipe's rule: the label bank's crops and flips are those the float model trained on (RandomResizedCrop
+    on ImageNet, whole images with flips on Fashion-MNIST), so the teacher labels views it knows."""
+    cfg = Config.fromfile(os.path.join(ROOT, config))
+    float_steps = {t['type']: t for t in cfg.train_pipeline}
+    bank_crop = next(t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'BankedResizedCrop')
+    scale, ratio, flip = _args(BankedResizedCrop, bank_crop, 'scale', 'ratio', 'flip_prob')
+    if 'RandomResizedCrop' in float_steps:
+        assert [scale, ratio] == _args(RandomResizedCrop, float_steps['RandomResizedCrop'], 'crop_ratio_range',
+                                       'aspect_ratio_range')
+    else:
+        assert scale == ratio == (1.0, 1.0)
+    assert flip == float_steps.get('RandomFlip', dict(prob=0.0))['prob']
 
 
 @pytest.mark.parametrize('config', CONFIGS)
