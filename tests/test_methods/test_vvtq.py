@@ -3,6 +3,7 @@ regulariser vs a numpy brute force, the ramp and the oscillation counts by hand,
 teacher run again on the banked crops, the soft loss vs torch's cross-entropy with probability targets."""
 import math
 import os.path as osp
+import random
 
 import cv2
 import numpy as np
@@ -203,6 +204,21 @@ def test_label_bank_does_not_depend_on_the_build_workers(tmp_path, float_ckpt):
         np.testing.assert_array_equal(one.arrays[name], two.arrays[name])
     np.testing.assert_allclose(one.arrays['probs'], two.arrays['probs'], rtol=1e-5)
     assert len(np.unique(one.arrays['boxes'].reshape(-1, 4), axis=0)) == 12 * 3  # every crop drawn anew
+
+
+def _seed_and_draw(build=None) -> tuple:
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    if build is not None:
+        build()
+    return torch.rand(3), np.random.rand(3), random.random()
+
+
+def test_building_the_bank_leaves_the_random_generators_as_they_were(tmp_path, float_ckpt):
+    """A run that builds the bank (teacher init, loader seeds) trains as one that finds it built."""
+    built = _seed_and_draw(lambda: bank_dataset(tmp_path, float_ckpt, build_workers=1))
+    untouched = _seed_and_draw()
+    assert torch.equal(built[0], untouched[0]) and np.array_equal(built[1], untouched[1])
+    assert built[2] == untouched[2]
 
 
 def test_draw_crop_follows_random_resized_crop_rules():

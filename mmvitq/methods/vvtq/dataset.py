@@ -18,6 +18,7 @@ import json
 import math
 import os
 import os.path as osp
+import random
 from typing import Optional, Sequence, Union
 
 import mmcv
@@ -174,18 +175,24 @@ class LabelBankDataset(Dataset):
         return self.prepare(index, self.bank.crop(index, crop), self.bank.soft_label(index, crop))
 
     def _build(self, teacher_cfg: dict, checkpoint: str, settings: dict) -> None:
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-        teacher = ROOT_MODELS.build(teacher_cfg)
-        load_checkpoint(teacher, checkpoint, map_location='cpu', logger='silent')
-        teacher.to(device).eval()
-        loader = DataLoader(_CropDraws(self, settings['num_crops'], settings['seed']), batch_size=self.batch_images,
-                            num_workers=self.build_workers, collate_fn=_collate_draws)
+        """Label the crops with the teacher. The global random generators (torch, numpy, random) are restored
+        afterwards, so a run that builds the bank trains exactly as one that finds it built."""
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+            teacher = ROOT_MODELS.build(teacher_cfg)
+            load_checkpoint(teacher, checkpoint, map_location='cpu', logger='silent')
+            teacher.to(device).eval()
+            loader = DataLoader(_CropDraws(self, settings['num_crops'], settings['seed']),
+                                batch_size=self.batch_images, num_workers=self.build_workers, collate_fn=_collate_draws)
 
-        def logits(batch: dict) -> torch.Tensor:
-            return teacher(teacher.data_preprocessor(batch, False)['inputs'], mode='tensor')
+            def logits(batch: dict) -> torch.Tensor:
+                return teacher(teacher.data_preprocessor(batch, False)['inputs'], mode='tensor')
 
-        build_label_bank(self.bank_path, len(self.dataset), settings['num_crops'], settings['topk'], loader, logits,
-                         settings, log=lambda msg: print_log(msg, logger='current'))
+            build_label_bank(self.bank_path, len(self.dataset), settings['num_crops'], settings['topk'], loader,
+                             logits, settings, log=lambda msg: print_log(msg, logger='current'))
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
 
 
 class _CropDraws(Dataset):
