@@ -10,7 +10,6 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODELS, DefaultScope
-
 from mmpretrain.datasets.transforms import RandomResizedCrop
 
 import mmvitq  # noqa: F401  (registers VVTQ)

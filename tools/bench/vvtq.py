@@ -2,7 +2,7 @@
 regulariser and with and without multi-crop distillation (accuracy, oscillation rate, wall time), the plain
 LSQ QAT and GPLQ baselines at the same bits, and the regulariser's time vectorised against a per-bin loop.
 
-    python tools/bench/vvtq.py [--bits 2 4] [--epochs N] [--skip-baselines] [--skip-runs]
+    python tools/bench/vvtq.py [--bits 2 4] [--epochs N] [--reg-weights W ...] [--skip-baselines] [--skip-runs]
                                [--work-dir work_dirs/bench_vvtq] [--out-dir results] [--cfg-options ...]
 
 Every training row is a tools/train.py process from the committed float ViT, its last validation top-1 on the
@@ -13,6 +13,8 @@ second half of training and its value at the end:
 - no regulariser: model.regularizer=None;
 - no distillation: the float config's training data (hard labels, flips) instead of the label bank;
 - neither: LSQ with VVTQ's module-dependent quantizers only;
+- `--reg-weights`: VVTQ again with each of these final regulariser weights instead of the published 0.01, to show
+  how oscillation and accuracy answer to the regulariser's strength;
 - baselines: plain LSQ QAT (configs/qat/lsq_..., GPLQ's joint loop: per-channel activations, task loss) for the
   same epochs, and GPLQ (one epoch + weight PTQ), at b bits.
 `--epochs` shortens every schedule (default: each config's own). Writes vvtq.json, vvtq.md and
@@ -135,6 +137,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description='VVTQ ablations, baselines and the regulariser time')
     parser.add_argument('--bits', type=int, nargs='+', default=[2, 4])
     parser.add_argument('--epochs', type=float, help='training epochs of every run (default: each config\'s own)')
+    parser.add_argument('--reg-weights', type=float, nargs='*', default=[],
+                        help='extra VVTQ runs with these final regulariser weights (published: 0.01)')
     parser.add_argument('--skip-baselines', action='store_true', help='no plain LSQ QAT and GPLQ rows')
     parser.add_argument('--skip-runs', action='store_true', help='only the regulariser timing')
     parser.add_argument('--work-dir', default='work_dirs/bench_vvtq')
@@ -144,14 +148,23 @@ def main() -> None:
     os.makedirs(args.out_dir, exist_ok=True)
     result = dict(regularizer_time={b: regularizer_time(b) for b in args.bits}, runs=[])
     for bits in [] if args.skip_runs else args.bits:
-        for distill in (True, False):
-            for reg in (True, False):
-                name = f'W{bits}A{bits} VVTQ' + ('' if reg else ' -reg') + ('' if distill else ' -distill')
-                suffix = ('' if reg else '_noreg') + ('' if distill else '_nokd')
-                work_dir = osp.join(args.work_dir, f'w{bits}{suffix}')
-                options = schedule(args.epochs) + ([] if reg else ['model.regularizer=None']) + args.cfg_options
-                row = train(name, variant_config(bits, distill, work_dir), work_dir, options)
-                result['runs'].append(dict(row, bits=bits, regularizer=reg, distill=distill))
+        # (distillation, regulariser: 'recipe' as configured, None off, or a final weight); the sweep comes
+        # right after the recipe's pair, the runs without distillation last.
+        variants = [(True, 'recipe'), (True, None), *[(True, w) for w in args.reg_weights], (False, 'recipe'),
+                    (False, None)]
+        for distill, reg in variants:
+            if reg == 'recipe':
+                label, suffix, options = '', '', []
+            elif reg is None:
+                label, suffix, options = ' -reg', '_noreg', ['model.regularizer=None']
+            else:
+                label, suffix = f', regulariser weight {reg:g}', f'_reg{reg:g}'
+                options = [f'model.regularizer.weight={reg}']
+            name = f'W{bits}A{bits} VVTQ{label}' + ('' if distill else ' -distill')
+            work_dir = osp.join(args.work_dir, f'w{bits}{suffix}' + ('' if distill else '_nokd'))
+            row = train(name, variant_config(bits, distill, work_dir), work_dir,
+                        schedule(args.epochs) + options + args.cfg_options)
+            result['runs'].append(dict(row, bits=bits, regularizer=reg, distill=distill))
         if not args.skip_baselines:
             epochs = args.epochs or Config.fromfile(osp.join(ROOT, VVTQ.format(b=bits))).train_cfg.max_iters \
                 / ITERS_PER_EPOCH

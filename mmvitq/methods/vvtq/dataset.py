@@ -123,7 +123,8 @@ class LabelBankDataset(Dataset):
 
     def __init__(self, dataset: Union[dict, Dataset], pipeline: Sequence[dict], teacher: dict, teacher_checkpoint: str,
                  bank_root: str = 'work_dirs/label_banks', num_crops: int = 4, topk: int = 5, seed: int = 0,
-                 batch_images: int = 64, build_workers: Optional[int] = None, data_preprocessor: Optional[dict] = None) -> None:
+                 batch_images: int = 64, build_workers: Optional[int] = None,
+                 data_preprocessor: Optional[dict] = None) -> None:
         if build_workers is None:
             build_workers = min(4, max((os.cpu_count() or 1) - 2, 0))
         for name, value, low in (('num_crops', num_crops, 1), ('topk', topk, 1), ('batch_images', batch_images, 1),
