@@ -87,5 +87,6 @@ def test_folded_per_tensor_equals_per_channel_quantization(family, bits, request
 
 
 def codes_of(quantizer, x):
-    """The integer codes a per-tensor or per-(last-dim-)channel uniform quantizer gives `x`."""
-    return (x / quantizer.scale).round().add(quantizer.zero_point).clamp(quantizer.quant_min, quantizer.quant_max)
+    """The integer codes a per-tensor or per-(last-dim-)channel uniform quantizer gives `x`, read back from its
+    own output (x / s and x * (1 / s) round differently on ties, so recomputing them here would not do)."""
+    return (quantizer(x) / quantizer.scale).round().add(quantizer.zero_point)
