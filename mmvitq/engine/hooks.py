@@ -1,11 +1,9 @@
 """RandomStateHook: checkpoints carry the random number generators' states, so a resumed run draws the same
 dropout / drop-path masks as the run that was interrupted (mmengine re-seeds, but does not restore them)."""
-import random
-
-import numpy as np
-import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+
+from ..utils import get_random_state, set_random_state
 
 
 @HOOKS.register_module()
@@ -15,17 +13,9 @@ class RandomStateHook(Hook):
     KEY = 'random_state'
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
-        if torch.cuda.is_available():
-            state['cuda'] = torch.cuda.get_rng_state_all()
-        checkpoint.setdefault('meta', {})[self.KEY] = state
+        checkpoint.setdefault('meta', {})[self.KEY] = get_random_state()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('meta', {}).get(self.KEY)
-        if state is None:
-            return
-        torch.set_rng_state(state['torch'])
-        np.random.set_state(state['numpy'])
-        random.setstate(state['python'])
-        if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state['cuda'])
+        if state is not None:
+            set_random_state(state)

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import os.path as osp
-import random
 from typing import Optional, Sequence, Union
 
 import mmcv
@@ -34,6 +33,7 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from torch.utils.data import DataLoader, Dataset
 
 from ...quantizers.base import check_int
+from ...utils import preserved_random_state
 from .label_bank import LabelBank, build_label_bank
 
 
@@ -176,10 +176,9 @@ class LabelBankDataset(Dataset):
         return self.prepare(index, self.bank.crop(index, crop), self.bank.soft_label(index, crop))
 
     def _build(self, teacher_cfg: dict, checkpoint: str, settings: dict) -> None:
-        """Label the crops with the teacher. The global random generators (torch, numpy, random) are restored
+        """Label the crops with the teacher. The global random generators (torch, numpy, random) are put back
         afterwards, so a run that builds the bank trains exactly as one that finds it built."""
-        numpy_state, python_state = np.random.get_state(), random.getstate()
-        with torch.random.fork_rng(devices=[]):
+        with preserved_random_state():
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
             teacher = ROOT_MODELS.build(teacher_cfg)
             load_checkpoint(teacher, checkpoint, map_location='cpu', logger='silent')
@@ -192,8 +191,6 @@ class LabelBankDataset(Dataset):
 
             build_label_bank(self.bank_path, len(self.dataset), settings['num_crops'], settings['topk'], loader,
                              logits, settings, log=lambda msg: print_log(msg, logger='current'))
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
 
 
 class _CropDraws(Dataset):
