@@ -4,9 +4,10 @@ Every function computes q = clamp(round_half_even(x * (1 / s)) + z, quant_min, q
 returns (q - z) * s in the input's dtype (math in float32). Gradients: straight-through for the
 input inside the range, LSQ for the scale and LSQ+ for the zero point (the zero point is rounded and
 clamped in the forward pass), both multiplied by `grad_factor` (LSQ uses 1 / sqrt(N * quant_max)).
-Scales below 1e-8, zero and negatives included, are clamped to 1e-8 without a host sync; the
-gradient passes through that clamp so a learned scale can recover. NaN inputs stay NaN and never
-reach a scale gradient. float64 inputs, and devices the extension was not built for, run the
+Scales are clamped to [1e-8, 1e30] without a host sync (zero, negatives and NaN to 1e-8, +inf to
+1e30), so a finite input always gives a finite output; the gradient passes through that clamp so a
+learned scale can recover. NaN inputs stay NaN and never reach a scale gradient; infinite inputs
+saturate to the range's ends. float64 inputs, and devices the extension was not built for, run the
 PyTorch reference (`mmvitq.ops.reference`). Inside `compact_activations()` a static quantizer in a
 graph that needs gradients keeps integer codes for backward instead of float copies
 (`CompactFakeQuantFunction`, `mmvitq.ops.compact`).
@@ -208,4 +209,3 @@ def quant_range(bits: int, symmetric: bool = True) -> tuple[int, int]:
     if symmetric:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return 0, (1 << bits) - 1
-

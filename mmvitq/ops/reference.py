@@ -7,8 +7,15 @@ Gradients are LSQ's (LSQ+ for the zero point), computed by autograd through stra
 import torch
 from torch import Tensor
 
-#: Scales below this (zero and negatives included) are clamped to it; the gradient passes through.
+#: Scales are clamped to [MIN_SCALE, MAX_SCALE] (zero, negatives and NaN to MIN_SCALE, +inf to MAX_SCALE), as the
+#: kernels do; the gradient passes through. MAX_SCALE keeps every fake-quantized value of a finite input finite.
 MIN_SCALE = 1e-8
+MAX_SCALE = 1e30
+
+
+def clamp_scale(scale: Tensor) -> Tensor:
+    """`scale` as the kernels use it: NaN, zero and negatives -> MIN_SCALE, above MAX_SCALE (+inf too) -> MAX_SCALE."""
+    return scale.nan_to_num(MIN_SCALE, MAX_SCALE, MIN_SCALE).clamp(MIN_SCALE, MAX_SCALE)
 
 
 def _round(t: Tensor) -> Tensor:
@@ -16,15 +23,20 @@ def _round(t: Tensor) -> Tensor:
     return torch.round(t)
 
 
-# Straight-through helpers are written as `exact forward value + (t - t.detach())`, so the forward
-# value is bit-exact (t + (round(t) - t) can be off by one ulp and flip a clamp decision).
-def _straight_through(t: Tensor, forward_value: Tensor) -> Tensor:
-    return forward_value.detach() + (t - t.detach())
+# Straight-through helpers are written as `exact forward value + zero-valued term carrying the gradient`, so the
+# forward value is bit-exact (t + (round(t) - t) can be off by one ulp and flip a clamp decision). A non-finite
+# t (a NaN or infinite scale) carries no gradient and, unlike t - t.detach(), does not turn the value into NaN.
+def _passthrough(t: Tensor) -> Tensor:
+    return torch.where(torch.isfinite(t), t - t.detach(), torch.zeros((), dtype=t.dtype, device=t.device))
+
+
+def straight_through(t: Tensor, forward_value: Tensor) -> Tensor:
+    return forward_value.detach() + _passthrough(t)
 
 
 def _scale_grad(t: Tensor, factor: float) -> Tensor:
     """Identity whose gradient is multiplied by `factor` (LSQ's gradient scale)."""
-    return t.detach() + (t - t.detach()) * factor
+    return t.detach() + _passthrough(t) * factor
 
 
 def fake_quant(x: Tensor, scale: Tensor, zero_point: Tensor | None, channels: int, inner: int,
@@ -36,14 +48,14 @@ def fake_quant(x: Tensor, scale: Tensor, zero_point: Tensor | None, channels: in
     nan = torch.isnan(xf)
     xs = xf.nan_to_num(0.0)  # NaN -> 0 (restored below), +-inf -> +-max: all gradients stay finite
     s = _scale_grad(scale.to(compute).reshape(1, channels, 1), grad_factor)
-    s = _straight_through(s, s.clamp_min(MIN_SCALE))
+    s = straight_through(s, clamp_scale(s))
     if zero_point is None:
         z = torch.zeros((), dtype=compute, device=x.device)
     else:
         z = _scale_grad(zero_point.to(compute).reshape(1, channels, 1), grad_factor)
-        z = _straight_through(z, _round(z.clamp(quant_min, quant_max)).nan_to_num(0.0))
+        z = straight_through(z, _round(z.clamp(quant_min, quant_max)).nan_to_num(0.0))
     v = (xs * (1.0 / s)).clamp(-2.0**22, 2.0**22)  # infinities -> far outside any range, finite
-    level = _straight_through(v, _round(v)) + z
+    level = straight_through(v, _round(v)) + z
     # torch.clamp passes no gradient at the bounds themselves; levels equal to a bound are in range.
     lo, hi = (torch.tensor(b, dtype=compute, device=x.device) for b in (quant_min, quant_max))
     q = torch.where(level < lo, lo, torch.where(level > hi, hi, level))
@@ -60,9 +72,9 @@ def token_qparams(x: Tensor, quant_min: int, quant_max: int, symmetric: bool) ->
     rows = xf.reshape(-1, x.shape[-1])
     lo, hi = rows.amin(-1).clamp_max(0), rows.amax(-1).clamp_min(0)
     if symmetric:
-        scale = (torch.maximum(-lo, hi) / quant_max).clamp_min(MIN_SCALE)
+        scale = clamp_scale(torch.maximum(-lo, hi) / quant_max)
         return scale, torch.zeros_like(scale)
-    scale = ((hi - lo) / (quant_max - quant_min)).clamp_min(MIN_SCALE)
+    scale = clamp_scale((hi - lo) / (quant_max - quant_min))
     zero = (quant_min - torch.round(lo / scale)).clamp(quant_min, quant_max)
     return scale, zero
 
@@ -82,7 +94,7 @@ RESID_STEPS, RESID_MAX, CLIPPED, NAN = 250.0, 124.0, -128, -127
 def _packed_qparams(scale: Tensor, zero_point: Tensor, channels: int, quant_min: int,
                     quant_max: int) -> tuple[Tensor, Tensor]:
     """Scale and zero point as the kernels use them (clamped scale, rounded and clamped zero), as [1, C, 1]."""
-    s = scale.clamp_min(MIN_SCALE).reshape(1, channels, 1)
+    s = clamp_scale(scale).reshape(1, channels, 1)
     z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
     return s, z
 

@@ -1,11 +1,12 @@
 """BaseQuantizer: what every fake quantizer shares (state, granularity, observe / freeze / forward)."""
+import warnings
 from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
 from ..ops import fake_quant_per_channel, fake_quant_per_head, fake_quant_per_tensor, fake_quant_per_token, quant_range
-from .observers import Observer
+from .observers import CalibrationError, Observer
 
 
 def check_choice(field: str, value: Any, choices: tuple) -> None:
@@ -75,6 +76,7 @@ class BaseQuantizer(nn.Module):
         self._bits = bits
         self._set_calibrated(False)
         self.observer: Optional[Observer] = None
+        self.accept_state_bits = False  # see _load_from_state_dict
 
     @property
     def quant_min(self) -> int:
@@ -115,8 +117,26 @@ class BaseQuantizer(nn.Module):
         self.calibrated.fill_(calibrated)
         self._calibrated = calibrated
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Load the state, refusing one that disagrees with how this quantizer was built: other `bits` (unless
+        `accept_state_bits`, set by a mixed-precision search whose widths live in the checkpoint) or another
+        number of scales (granularity, channels, heads)."""
+        where = prefix.rstrip('.') or type(self).__name__
+        bits = state_dict.get(prefix + 'bits')
+        if bits is not None and int(bits) != self._bits and not self.accept_state_bits:
+            raise ValueError(f'checkpoint: {where} holds a {int(bits)}-bit quantizer, the config builds it with '
+                             f'{self._bits} bits; set the bits in the config (qconfig w_bits / a_bits / overrides) to '
+                             'those of the checkpoint, or quantize the float checkpoint again')
+        for name in ('scale', 'zero_point'):
+            value = state_dict.get(prefix + name)
+            if value is not None and value.shape != getattr(self, name).shape:
+                raise ValueError(f'checkpoint: {where}.{name} has shape {tuple(value.shape)}, the config builds '
+                                 f'{tuple(getattr(self, name).shape)} ({self.extra_repr()}): the checkpoint was '
+                                 'quantized with another granularity or number of channels/heads')
+        if state_dict.get(prefix + 'calibrated') is not None and bool(state_dict[prefix + 'calibrated']) \
+                and prefix + 'scale' not in state_dict:
+            raise ValueError(f'checkpoint: {where} is marked calibrated but holds no scale')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._bits, self._calibrated = int(self.bits), bool(self.calibrated)
 
     def start_observing(self) -> None:
@@ -124,23 +144,40 @@ class BaseQuantizer(nn.Module):
         self.reset_observer()
         self.observing = True
 
-    def stop_observing(self, freeze: bool = True) -> None:
-        """Leave calibration mode, freezing scale and zero point if `freeze` and a batch was observed."""
-        if freeze and self.observer.num_batches:
-            self.freeze()
-        else:
+    def stop_observing(self, freeze: bool = True) -> int:
+        """Leave calibration mode, freezing scale and zero point if `freeze` and a batch was observed; returns the
+        number of non-finite values the statistics left out. Raises CalibrationError (after leaving calibration
+        mode) when the batches held no finite value for some scale."""
+        try:
+            if freeze and self.observer.num_batches:
+                return self.freeze()
             self.reset_observer()
-        self.observing = False
+            return 0
+        finally:
+            self.observing = False
 
     def observe(self, x: Tensor) -> None:
         """Add a batch to the observer's statistics (a token quantizer has none to collect)."""
-        if self.granularity != 'token':
-            self.observer.update(self._rows(x.detach().float()))
+        if self.granularity == 'token':
+            return
+        x = x.detach().float()
+        self.observer.update(self._rows(x) if x.numel() else x.new_empty(self.scale.numel(), 0))
 
-    def freeze(self) -> None:
-        """Set scale and zero point from the observed statistics (in place) and mark calibrated."""
-        self.set_qparams(*self.observer.qparams())
-        self.reset_observer()
+    def freeze(self) -> int:
+        """Set scale and zero point from the observed statistics (in place) and mark calibrated; returns the number
+        of non-finite values left out. Raises CalibrationError if some scale saw no finite value."""
+        try:
+            self.set_qparams(*self.observer.qparams())
+            return self.observer.nonfinite
+        finally:
+            self.reset_observer()
+
+    def calibrate(self, x: Tensor) -> int:
+        """Calibrate on `x` alone (e.g. a weight): forget the old range, observe `x`, freeze; returns the number of
+        non-finite values left out."""
+        self.reset()
+        self.observe(x)
+        return self.freeze()
 
     def set_qparams(self, scale: 'Tensor | float', zero_point: 'Tensor | float') -> None:
         """Set scale and zero point (broadcast to their shapes) in place and mark calibrated."""
@@ -184,9 +221,18 @@ class BaseQuantizer(nn.Module):
             return x
         if self.granularity == 'token':
             return fake_quant_per_token(x, self.quant_min, self.quant_max, self.symmetric)
-        if not self._calibrated:  # lazy init: the first batch calibrates the quantizer
+        if not self._calibrated:  # lazy init: the first non-empty batch calibrates the quantizer
+            if not x.numel():
+                return x
             self.observe(x)
-            self.freeze()
+            try:
+                ignored = self.freeze()
+            except CalibrationError as e:
+                raise CalibrationError(f'{type(self).__name__}({self.extra_repr()}) calibrating on its first batch: '
+                                       f'{e}') from None
+            if ignored:
+                warnings.warn(f'{type(self).__name__}({self.extra_repr()}): its first batch, which calibrated it, '
+                              f'held {ignored} non-finite values; they were left out of the range')
         return self.fake_quantize(x)
 
     def extra_repr(self) -> str:

@@ -12,7 +12,8 @@ class MaxObserver(MinMaxObserver):
     """Scale = the running max (zero point unused): the top level of a log grid."""
 
     def qparams(self) -> tuple[Tensor, Tensor]:
-        scale = self.min_max()[1].clamp_min(reference.MIN_SCALE)
+        self.check()
+        scale = reference.clamp_scale(self.min_max()[1])
         return scale, torch.zeros_like(scale)
 
 
@@ -43,11 +44,12 @@ class Log2Quantizer(BaseQuantizer):
 
     def fake_quantize(self, x: Tensor) -> Tensor:
         codes_per_octave = 1.0 if self.base == '2' else 2.0
-        xf, scale = x.float(), self.scale.clamp_min(reference.MIN_SCALE)
+        xf, scale = x.float(), reference.clamp_scale(self.scale)
         code = torch.round(-torch.log2(xf / scale) * codes_per_octave)  # x <= 0 gives +inf or NaN
         level = torch.exp2(-code.clamp_min(0) / codes_per_octave) * scale
-        q = torch.where(code < self.quant_max, level, torch.zeros_like(level)).to(x.dtype)
-        return q.detach() + (x - x.detach())  # exactly q forward, straight-through backward
+        q = torch.where(code < self.quant_max, level, torch.zeros_like(level))
+        q = torch.where(torch.isnan(xf), xf, q)  # NaN stays NaN; +inf saturates to the scale, as the uniform ops
+        return reference.straight_through(x, q.to(x.dtype))  # exactly q forward, straight-through backward
 
     def extra_repr(self) -> str:
         return f'bits={self._bits}, base={self.base!r}'

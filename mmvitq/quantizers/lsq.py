@@ -19,14 +19,15 @@ class LSQInitObserver(Observer):
 
     def __init__(self, quant_min: int, quant_max: int, symmetric: bool) -> None:
         super().__init__(quant_min, quant_max, symmetric)
-        self.abs_sum, self.count = 0.0, 0
+        self.abs_sum = 0.0
 
-    def _update(self, rows: Tensor) -> None:
-        self.abs_sum = self.abs_sum + rows.abs().sum(dim=1)
-        self.count += rows.shape[1]
+    def _update(self, rows: Tensor, finite: Optional[Tensor]) -> None:
+        absolute = rows.abs() if finite is None else torch.where(finite, rows.abs(), 0.0)
+        self.abs_sum = self.abs_sum + absolute.sum(dim=1)
 
     def qparams(self) -> tuple[Tensor, Tensor]:
-        scale = (2 * (self.abs_sum / self.count) / math.sqrt(self.quant_max)).clamp_min(reference.MIN_SCALE)
+        self.check()
+        scale = reference.clamp_scale(2 * (self.abs_sum / self.counts) / math.sqrt(self.quant_max))
         return scale, torch.zeros_like(scale)
 
 

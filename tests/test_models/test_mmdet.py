@@ -64,3 +64,28 @@ def test_scoped_swin_type_follows_the_default_scope():
             qconfig=dict(w_bits=4)))
     assert type(det) is QuantDetSwinTransformer and type(cls) is QuantSwinTransformer
     assert int(det.stages[0].blocks[0].attn.w_msa.qkv.weight_quant.bits) == 4
+
+
+def test_dino_with_quant_swin_at_w4a4_stays_finite():
+    """mmdet's DINO Swin-L config, backbone swapped for QuantSwinTransformer (shrunk, random weights), one image:
+    at W4A4 every quantizer keeps a finite scale and the loss (Hungarian matching included) is finite."""
+    import mmvitq  # noqa: F401
+    from mmdet.registry import MODELS
+    from mmdet.testing import demo_mm_inputs
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = get_config('mmdet::dino/dino-5scale_swin-l_8xb2-12e_coco.py').model
+    cfg.backbone.update(type='QuantSwinTransformer', embed_dims=24, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
+                        window_size=7, init_cfg=None, with_cp=False, qconfig=dict(w_bits=4, a_bits=4))
+    cfg.neck.in_channels = [24, 48, 96, 192]
+    cfg.update(num_queries=50, encoder=dict(cfg.encoder, num_layers=1), decoder=dict(cfg.decoder, num_layers=2))
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    packed = demo_mm_inputs(1, [[3, 160, 192]], num_items=[3], num_classes=80)
+    model.train()
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    scales = [q.scale for q in model.backbone.modules() if isinstance(q, BaseQuantizer) and q.scale.numel()]
+    assert scales and all(torch.isfinite(s).all() and (s > 0).all() for s in scales)
+    assert all(torch.isfinite(v).all() for k, v in losses.items() if 'loss' in k and torch.is_tensor(v))

@@ -33,9 +33,33 @@ def test_round_trip(name):
     assert set(state) == {'scale', 'zero_point', 'bits', 'calibrated'}
 
     fresh = FACTORIES[name]()
+    fresh.accept_state_bits = True  # as a mixed-precision search sets: the set_bits width comes from the state
     fresh.load_state_dict(state)
     for key, value in fresh.state_dict().items():
         assert value.dtype == state[key].dtype and torch.equal(value, state[key]), key
     assert fresh.calibrated and (fresh.quant_min, fresh.quant_max) == (q.quant_min, q.quant_max)
     y = 3 * x  # lazy init on this batch would give another range
     assert torch.equal(fresh(y), q(y))
+
+
+def test_state_that_disagrees_with_the_built_quantizer_is_refused():
+    """Other bits or another number of scales: an error naming the layer, not a silent 1.0 scale or stale bits."""
+    q = UniformQuantizer(bits=4, granularity='channel', num_channels=8)
+    q(torch.randn(3, 8))
+    state = {f'blocks.0.qkv.weight_quant.{k}': v for k, v in q.state_dict().items()}
+    model = torch.nn.Module()
+    model.blocks = torch.nn.ModuleList([torch.nn.Module()])
+    model.blocks[0].qkv = torch.nn.Module()
+    model.blocks[0].qkv.weight_quant = UniformQuantizer(bits=8, granularity='channel', num_channels=8)
+    with pytest.raises(ValueError, match=r'blocks\.0\.qkv\.weight_quant holds a 4-bit quantizer, the config builds '
+                                         r'it with 8 bits'):
+        model.load_state_dict(state, strict=False)
+    model.blocks[0].qkv.weight_quant = UniformQuantizer(bits=4)  # per tensor: one scale, not 8
+    with pytest.raises(ValueError, match=r'blocks\.0\.qkv\.weight_quant\.scale has shape \(8,\), the config builds '
+                                         r'\(1,\)'):
+        model.load_state_dict(state, strict=False)
+    model.blocks[0].qkv.weight_quant = UniformQuantizer(bits=4, granularity='channel', num_channels=8)
+    with pytest.raises(ValueError, match='marked calibrated but holds no scale'):
+        model.load_state_dict({k: v for k, v in state.items() if not k.endswith('.scale')}, strict=False)
+    model.load_state_dict(state, strict=False)  # the matching quantizer loads
+    assert bool(model.blocks[0].qkv.weight_quant.calibrated)

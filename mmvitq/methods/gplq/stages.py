@@ -31,9 +31,7 @@ def calibrate_weights(model: GPLQ) -> int:
     """Enable every weight quantizer and set its range from its own weight (data-free); returns how many."""
     layers = model.weight_quantized_layers()
     for layer in layers:
-        layer.weight_quant.reset()
-        layer.weight_quant.observe(layer.weight)
-        layer.weight_quant.freeze()
+        layer.weight_quant.calibrate(layer.weight)
     model.sync_weight_quant()
     return len(layers)
 

@@ -84,6 +84,4 @@ def fold_channel_qparams(model: nn.Module, norm: str, linears: tuple[str, ...], 
         w.mul_(r1.to(w))
         linear.input_quant.set_qparams(s, z)
         if isinstance(linear.weight_quant, BaseQuantizer):
-            linear.weight_quant.reset_observer()
-            linear.weight_quant.observe(w)
-            linear.weight_quant.freeze()
+            linear.weight_quant.calibrate(w)

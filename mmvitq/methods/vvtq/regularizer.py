@@ -16,14 +16,15 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
+from ...ops import reference
 from ...quantizers import BaseQuantizer
 
 
 def grid_position(weight: Tensor, quantizer: BaseQuantizer) -> Tensor:
     """`weight` on the quantizer's integer grid, clamped but not rounded, as [rows, M] (one row per scale);
-    the scale and zero point are detached."""
+    the scale (clamped to the kernels' range) and zero point are detached."""
     rows = quantizer._rows(weight)
-    scale = quantizer.scale.detach().reshape(-1, 1)
+    scale = reference.clamp_scale(quantizer.scale.detach()).reshape(-1, 1)  # as the kernels use it
     return (rows / scale + quantizer.zero_point.detach().reshape(-1, 1)).clamp(quantizer.quant_min,
                                                                                quantizer.quant_max)
 
@@ -34,7 +35,7 @@ def bin_codes(weight: Tensor, quantizer: BaseQuantizer) -> tuple[Tensor, Tensor,
     Bin indices number the grid points of all rows: row * levels + (code - quant_min).
     """
     codes = grid_position(weight, quantizer)
-    scale = quantizer.scale.detach().reshape(-1, 1)
+    scale = reference.clamp_scale(quantizer.scale.detach()).reshape(-1, 1)  # as the kernels use it
     zero_point = quantizer.zero_point.detach().reshape(-1, 1)
     rounded = codes.detach().round()
     levels = quantizer.quant_max - quantizer.quant_min + 1

@@ -18,8 +18,13 @@
 
 namespace mmvitq {
 
-// Scales below this value (zero and negative included) are clamped to it: no error, no host sync.
+// Scales are clamped to [kMinScale, kMaxScale] without an error or a host sync: zero, negative and NaN
+// scales become kMinScale, +inf becomes kMaxScale. kMaxScale keeps (q - z) * s finite for every level
+// (|q - z| <= 255), so a finite input always gives a finite output.
 constexpr float kMinScale = 1e-8f;
+constexpr float kMaxScale = 1e30f;
+
+MMVITQ_HD float clamp_scale(float s) { return s > kMinScale ? (s < kMaxScale ? s : kMaxScale) : kMinScale; }
 
 // Round half to even, exactly like nearbyint, in a form the host compiler can vectorise: adding
 // 1.5 * 2^23 leaves no fractional bits. Valid for |v| < 2^22, which pre_clamp guarantees.
@@ -54,7 +59,7 @@ struct QParams {
 
 MMVITQ_HD QParams make_qparams(float scale, float zero_point, float qmin, float qmax) {
   QParams p;
-  p.scale = scale > kMinScale ? scale : kMinScale;  // also maps NaN scale to kMinScale
+  p.scale = clamp_scale(scale);
   p.inv_scale = 1.0f / p.scale;
   p.zero_point = round_even(clamp_keep_nan(zero_point, qmin, qmax));
   if (p.zero_point != p.zero_point) p.zero_point = 0.0f;  // NaN zero point -> 0
@@ -136,19 +141,17 @@ MMVITQ_HD float unpack_element(unsigned char level, signed char resid, const QPa
 }
 
 // Dynamic per-row parameters (per-token): symmetric uses max|x| / qmax, asymmetric spans
-// [min(x, 0), max(x, 0)]; non-finite values are ignored, an all-zero row gets kMinScale.
+// [min(x, 0), max(x, 0)]; non-finite values are ignored, an all-zero row gets kMinScale (clamp_scale).
 MMVITQ_HD void token_qparams(float row_min, float row_max, float qmin, float qmax, bool symmetric,
                              float* scale, float* zero_point) {
   float lo = row_min < 0.0f ? row_min : 0.0f;
   float hi = row_max > 0.0f ? row_max : 0.0f;
   if (symmetric) {
     float amax = -lo > hi ? -lo : hi;
-    float s = amax / qmax;
-    *scale = s > kMinScale ? s : kMinScale;
+    *scale = clamp_scale(amax / qmax);
     *zero_point = 0.0f;
   } else {
-    float s = (hi - lo) / (qmax - qmin);
-    s = s > kMinScale ? s : kMinScale;
+    const float s = clamp_scale((hi - lo) / (qmax - qmin));
     *scale = s;
     *zero_point = clamp_keep_nan(qmin - round_even(lo / s), qmin, qmax);
   }
