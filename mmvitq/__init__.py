@@ -3,7 +3,7 @@
 Importing it (e.g. `custom_imports=dict(imports=['mmvitq'])`) registers the quantizers and the
 quantized backbones in mmpretrain's, mmdet's and mmvitq's registries.
 """
-from . import engine, quantizers  # noqa: F401  (registers the checkpoint loader and the quantizers)
+from . import engine, quantizers  # noqa: F401  (registers the runner, loops, hooks and quantizers)
 from .models import QConfig, quantize_model
 from .version import __version__
 

@@ -1,6 +1,8 @@
 """mmvitq's registries: MODELS (scope 'mmvitq', child of mmengine's, so `type='mmvitq.X'` resolves from
-mmpretrain and mmdet configs) and QUANTIZERS, a child of it that holds only quantizers."""
+mmpretrain and mmdet configs), QUANTIZERS, a child of it that holds only quantizers, and RUNNERS (for
+`runner_type='mmvitq.Runner'`)."""
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
 
@@ -18,3 +20,4 @@ def build_quantizer(cfg: dict, registry: Registry) -> object:
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmvitq', locations=['mmvitq.models'])
 QUANTIZERS = Registry('quantizer', parent=MODELS, scope='mmvitq', build_func=build_quantizer,
                       locations=['mmvitq.quantizers'])
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmvitq', locations=['mmvitq.engine'])

@@ -3,11 +3,12 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out metrics.json] [--cfg-options k=v ...]
 """
 import argparse
-import json
 
-from mmengine.runner import Runner
+from mmengine.dist import is_main_process
 
+from mmvitq.engine import Runner
 from mmvitq.engine.cli import add_common_args, load_config
+from mmvitq.utils import write_json
 
 
 def main() -> None:
@@ -20,9 +21,8 @@ def main() -> None:
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     metrics = Runner.from_cfg(cfg).test()
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    if args.out and is_main_process():
+        write_json(args.out, {k: float(v) for k, v in metrics.items()}, indent=2)
 
 
 if __name__ == '__main__':

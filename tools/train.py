@@ -5,8 +5,7 @@
 """
 import argparse
 
-from mmengine.runner import Runner
-
+from mmvitq.engine import Runner
 from mmvitq.engine.cli import add_common_args, load_config
 
 

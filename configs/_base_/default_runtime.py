@@ -1,6 +1,8 @@
 # mmpretrain's runtime plus mmvitq's registrations; checkpoints every epoch keep the best top-1.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 custom_imports = dict(imports=['mmvitq'], allow_failed_imports=False)
+# mmvitq's Runner (tools/train.py and tools/test.py use it anyway): weights-only checkpoint loading, atomic saves.
+runner_type = 'mmvitq.Runner'
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
                      logger=dict(type='LoggerHook', interval=50))
 # A fixed seed: the same shuffles (training batches, PTQ calibration images) in every run.

@@ -14,6 +14,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load checkpoints with full unpickling (weights_only=False): only for files you trust')
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -23,6 +25,8 @@ def load_config(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.unsafe_load:
+        cfg.unsafe_load = True
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join('./work_dirs',
                                                                      osp.splitext(osp.basename(args.config))[0])
     setup_cpu_distributed(cfg)

@@ -1,17 +1,17 @@
 """Load a float checkpoint into float or quantized copies of its model (the quantizers' own state stays as is)."""
-from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from ..quantizers import BaseQuantizer
+from ..utils import load_checkpoint_file
 
 
 def load_float_checkpoint(path: str, *modules: nn.Module) -> None:
-    """Load the float weights at `path` (a local file or URL) into each of `modules`.
+    """Load the float weights at `path` (a local file or URL, read with weights_only=True) into each of `modules`.
 
     Every weight of a module must be in the checkpoint, except the state of its quantizers; a checkpoint
     saved from a wrapper (keys prefixed 'module.') loads too. Raises KeyError naming missing weights.
     """
-    state = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    state = load_checkpoint_file(path, map_location='cpu')
     state = {k.removeprefix('module.'): v for k, v in state.get('state_dict', state).items()}
     for module in modules:
         quantizers = tuple(f'{name}.' for name, m in module.named_modules() if isinstance(m, BaseQuantizer))

@@ -5,11 +5,12 @@ import sys
 
 import pytest
 import torch
-from mmengine.runner import Runner
 from mmpretrain.structures import DataSample
 
-import mmvitq  # noqa: F401  (registers QuantVisionTransformer and the resume-safe checkpoint loader)
+import mmvitq  # noqa: F401  (registers QuantVisionTransformer)
+from mmvitq.engine import Runner
 from mmvitq.quantizers import BaseQuantizer
+from mmvitq.utils import load_checkpoint_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools'))
 from publish_model import publish  # noqa: E402
@@ -80,7 +81,7 @@ def test_resume_restores_every_quantizer_bit_exactly(trained, tmp_path):
     work_dir, _, _ = trained
     runner = make_runner(resume_dir(work_dir, tmp_path), resume=True)
     runner.load_or_resume()
-    saved = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    saved = load_checkpoint_file(str(work_dir / 'iter_2.pth'))['state_dict']
     restored = quantizer_state(runner.model)
     assert_same(restored, {k: saved[k] for k in restored})
     assert runner.iter == 2
@@ -97,7 +98,7 @@ def test_killed_run_resumes_to_the_same_result(trained, tmp_path):
 def test_published_checkpoint_loads_weights_only(trained, tmp_path):
     work_dir, final_state, model = trained
     path = publish(str(work_dir / 'iter_4.pth'), str(tmp_path / 'vit_w4a4.pth'))
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(str(path))
     from mmpretrain.registry import MODELS
     fresh = MODELS.build(MODEL)
     fresh.load_state_dict(checkpoint['state_dict'], strict=True)
@@ -107,7 +108,7 @@ def test_published_checkpoint_loads_weights_only(trained, tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x, mode='tensor'), fresh(x, mode='tensor'))  # no re-calibration on load
     with pytest.raises(Exception):
-        torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=True)  # the Runner's is not
+        torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=True)  # the Runner's needs its allow-list
 
 
 def test_backbone_type_by_scope_and_float_checkpoint_through_init_cfg(tmp_path):
