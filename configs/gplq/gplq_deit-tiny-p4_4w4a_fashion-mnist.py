@@ -1,7 +1,7 @@
 # GPLQ W4A4 on the float DeiT-tiny of Fashion-MNIST: stage 1 trains one epoch with 4-bit activations
 # and float weights against the frozen float teacher with the PCA feature loss; stage 2 quantizes the
 # weights and fits the QwT block compensations (recipe: configs/_base_/gplq.py).
-#   python tools/train.py THIS_CONFIG        -> work_dirs/<name>/gplq_quantized.pth (both stages)
+#   python tools/train.py THIS_CONFIG        -> work_dirs/<name>/gplq_w4a4.pth (both stages)
 #   python tools/test.py THIS_CONFIG CKPT    -> top-1 (runs stage 2 first on a stage-1 or float checkpoint)
 _base_ = ['../fp/deit-tiny-p4_fashion-mnist.py', '../_base_/gplq.py']
 model = dict(

@@ -1,7 +1,7 @@
 # GPLQ W4A4 of the Swin backbone of the Fashion-MNIST-scenes Mask R-CNN (FPN and heads stay float):
 # stage 1 trains one epoch with 4-bit activations on the detection losses only (GPLQ drops the PCA
 # term for detection), stage 2 quantizes the weights and fits the QwT block compensations.
-#   python tools/train.py THIS_CONFIG ; python tools/test.py THIS_CONFIG work_dirs/<name>/gplq_quantized.pth
+#   python tools/train.py THIS_CONFIG ; python tools/test.py THIS_CONFIG work_dirs/<name>/gplq_w4a4.pth
 _base_ = ['../fp/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes.py', '../_base_/gplq.py']
 model = dict(
     _delete_=True,

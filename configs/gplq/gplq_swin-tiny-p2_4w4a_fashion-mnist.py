@@ -1,6 +1,6 @@
 # GPLQ W4A4 on the float Swin of Fashion-MNIST (2x2 patches, 7x7 windows): the ViT recipe, the PCA feature
 # loss on the pooled last-stage features (configs/_base_/gplq.py).
-#   python tools/train.py THIS_CONFIG ; python tools/test.py THIS_CONFIG work_dirs/<name>/gplq_quantized.pth
+#   python tools/train.py THIS_CONFIG ; python tools/test.py THIS_CONFIG work_dirs/<name>/gplq_w4a4.pth
 _base_ = ['../fp/swin-tiny-p2_fashion-mnist.py', '../_base_/gplq.py']
 model = dict(
     _delete_=True,

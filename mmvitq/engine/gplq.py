@@ -8,10 +8,12 @@
   loss on `calib_images` training images, then train `max_epochs` epochs with float weights
   (iteration-based, so a run killed mid-epoch resumes mid-epoch);
 - 'weight' (stage 2): weight PTQ (each weight quantizer calibrated on its weight), then the QwT
-  block compensations fitted on `calib_images` images; saves `gplq_quantized.pth` and validates;
+  block compensations fitted on `calib_images` images; saves `gplq_<bits>.pth` (e.g. `gplq_w4a4.pth`) and
+  validates;
 - 'joint' (alone; the QAT ablation and baseline): weights and activations quantized and trained together.
 `GPLQTestLoop` runs stage 2 on a checkpoint that lacks it (a stage-1 checkpoint, or the float one: PTQ
-with QwT), then tests.
+with QwT), then tests. Under DDP every calibration reads the same first `calib_images` training images on
+every rank and rank 0's result is given to all, so N processes calibrate exactly as one.
 """
 import os.path as osp
 from typing import Optional, Sequence, Union
@@ -19,7 +21,6 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine import dist
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop, TestLoop
 from torch import Tensor
@@ -27,54 +28,37 @@ from torch.utils.data import DataLoader
 
 from ..methods.gplq import GPLQ
 from ..methods.gplq.stages import calibrate_activations, calibrate_weights, fit_compensations, fit_feature_pca
+from ..models import bits_tag
+from ..quantizers.base import check_int
+from ..utils import write_text
+from .calib import calibration_loader, first_images
+from .dist import broadcast_state, unwrap
 
 STAGES = ('activation', 'weight', 'joint')
 STAGE_ORDERS = (('activation', 'weight'), ('activation', ), ('weight', ), ('joint', ))
 
 
 def _gplq(runner) -> GPLQ:
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = unwrap(runner.model)
     if not isinstance(model, GPLQ):
         raise TypeError(f"GPLQ loops need model=dict(type='GPLQ', ...), got {type(model).__name__}")
     return model
 
 
-def _check_count(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'{owner}.{name} must be an int >= 1, got {value!r}')
-
-
 def calib_inputs(model: GPLQ, loader: DataLoader, num_images: int) -> list[Tensor]:
-    """The preprocessed inputs of the first `num_images` images of `loader` (this rank's share)."""
-    batches, seen = [], 0
-    for batch in loader:
-        inputs = model.data_preprocessor(batch, False)['inputs']
-        batches.append(inputs[:num_images - seen])
-        seen += len(batches[-1])
-        if seen >= num_images:
-            break
-    return batches
+    """The preprocessed inputs of the first `num_images` images of `loader`."""
+    return [model.data_preprocessor(batch, False)['inputs'] for batch in first_images(loader, num_images)]
 
 
-def broadcast_from_rank0(model: GPLQ) -> None:
-    """Make every rank hold rank 0's calibration (PCA basis first: its size is data-dependent)."""
-    if dist.get_world_size() == 1:
-        return
-    shape = torch.tensor(model.pca.basis.shape)
-    dist.broadcast(shape, 0)
-    model.pca.mean = model.pca.mean.new_zeros(int(shape[0]))
-    model.pca.basis = model.pca.basis.new_zeros(*shape.tolist())
-    for tensor in model.state_dict().values():
-        if tensor.is_floating_point():
-            dist.broadcast(tensor, 0)
-
-
-def save_quantized(runner, last: bool = False) -> None:
-    """Save the stage-2 model as `gplq_quantized.pth` (with `last`, also the run's `last_checkpoint`)."""
-    runner.save_checkpoint(runner.work_dir, 'gplq_quantized.pth', save_optimizer=False, save_param_scheduler=False)
+def save_quantized(runner, model: GPLQ, last: bool = False) -> str:
+    """Save the stage-2 model as `gplq_<bits>.pth` (with `last`, also the run's `last_checkpoint`); returns its path."""
+    name = f'gplq_{bits_tag(model.student)}.pth'
+    runner.save_checkpoint(runner.work_dir, name, save_optimizer=False, save_param_scheduler=False)
+    path = osp.join(runner.work_dir, name)
     if last and dist.is_main_process():
-        with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
-            f.write(osp.join(runner.work_dir, 'gplq_quantized.pth'))
+        write_text(osp.join(runner.work_dir, 'last_checkpoint'), path)
+    print_log(f'GPLQ: quantized model saved as {path}', logger='current')
+    return path
 
 
 class _Stage2:
@@ -86,7 +70,7 @@ class _Stage2:
             calibrate_activations(model, batches)
         count = calibrate_weights(model)
         scores = fit_compensations(model, batches)
-        broadcast_from_rank0(model)
+        broadcast_state(model)
         print_log(f'GPLQ stage 2: {count} weight quantizers calibrated; QwT compensation of {len(scores)} blocks '
                   f'on {sum(map(len, batches))} images, R^2 ' + ' '.join(f'{r:.3f}' for r in scores),
                   logger='current')
@@ -111,8 +95,8 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
             raise ValueError(f'train_cfg.stages: unknown stage in {stages!r}; stages are {STAGES}')
         if tuple(stages) not in STAGE_ORDERS:
             raise ValueError(f'train_cfg.stages must be one of {STAGE_ORDERS}, got {tuple(stages)!r}')
-        _check_count('train_cfg', 'max_epochs', max_epochs)
-        _check_count('train_cfg', 'calib_images', calib_images)
+        check_int('train_cfg.max_epochs', max_epochs, 1)
+        check_int('train_cfg.calib_images', calib_images, 1)
         _gplq(runner)
         if isinstance(dataloader, dict):
             dataloader = runner.build_dataloader(dataloader, seed=runner.seed)
@@ -123,8 +107,9 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
         self._calib_cfg = runner.cfg.get('train_dataloader')
 
     def _calib_loader(self) -> DataLoader:
-        """A loader of its own over the training set, so the training iterator is left untouched."""
-        return self.runner.build_dataloader(self._calib_cfg, seed=self.runner.seed)
+        """A loader of its own over the training set (the training iterator is left untouched), the same on every
+        rank."""
+        return calibration_loader(self.runner, self._calib_cfg)
 
     def prepare(self, model: GPLQ) -> None:
         """Before training: (joint: weight quantizers on,) activation quantizers and the PCA basis from data."""
@@ -133,7 +118,7 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
             calibrate_weights(model)
         count = calibrate_activations(model, batches)
         components = fit_feature_pca(model, batches) if model.feature_loss_weight else 0
-        broadcast_from_rank0(model)
+        broadcast_state(model)
         print_log(f'GPLQ: {count} activation quantizers initialised on {sum(map(len, batches))} images'
                   + (f'; PCA of the teacher features keeps {components} components' if components else ''),
                   logger='current')
@@ -146,7 +131,7 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
             super().run()
         if 'weight' in self.stages and not all(q.calibrated for q in model.weight_quantizers()):
             self.run_stage2(model, self._calib_loader(), self.calib_images)
-            save_quantized(self.runner, last=True)
+            save_quantized(self.runner, model, last=True)
             if self.runner.val_loop is not None:
                 self.runner.val_loop.run()
         return self.runner.model
@@ -155,13 +140,13 @@ class GPLQTrainLoop(IterBasedTrainLoop, _Stage2):
 @LOOPS.register_module()
 class GPLQTestLoop(TestLoop, _Stage2):
     """Test a GPLQ checkpoint; one without stage 2 (a stage-1 or a float checkpoint) first gets it on
-    `calib_images` training images, and the result is saved as `gplq_quantized.pth` in the work dir."""
+    `calib_images` training images, and the result is saved as `gplq_<bits>.pth` in the work dir."""
 
     def __init__(self, runner, dataloader: Union[DataLoader, dict], evaluator, calib_images: int = 512,
                  fp16: bool = False) -> None:
-        _check_count('test_cfg', 'calib_images', calib_images)
+        check_int('test_cfg.calib_images', calib_images, 1)
         if runner.cfg.get('train_dataloader') is None:
-            raise ValueError('GPLQTestLoop: stage 2 calibrates on the train_dataloader of the config; set one')
+            raise ValueError('train_dataloader: GPLQTestLoop calibrates stage 2 on it; set one in the config')
         super().__init__(runner, dataloader, evaluator, fp16)
         self.calib_images = calib_images
 
@@ -171,7 +156,7 @@ class GPLQTestLoop(TestLoop, _Stage2):
             print_log('GPLQ: the checkpoint has its weight quantizers calibrated; testing it as it is',
                       logger='current')
         else:
-            loader = self.runner.build_dataloader(self.runner.cfg.train_dataloader, seed=self.runner.seed)
+            loader = calibration_loader(self.runner, self.runner.cfg.train_dataloader)
             self.run_stage2(model, loader, self.calib_images)
-            save_quantized(self.runner)
+            save_quantized(self.runner, model)
         return super().run()

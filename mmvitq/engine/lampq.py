@@ -3,17 +3,18 @@
     test_cfg = dict(type='LampQTestLoop', weight_bits=4.0, num_images=512, search_images=256)
 
 The search (see mmvitq.methods.lampq) runs on the first `search_images` images of the calibration loader;
-its allocation is written to `lampq_allocation.json` in the work dir and drawn in `lampq_allocation.png`,
-then every quantizer is calibrated at its width as in PTQTestLoop, `ptq_calibrated.pth` is saved and the test
-runs. The `allocation` entry holds layer paths relative to the quantized backbone, so the file itself can be a
-qconfig's `overrides`: e.g. GPLQ on a LampQ allocation,
+its allocation is written to `lampq_w<W>a<A>_allocation.json` in the work dir (W, A: the budgets, e.g.
+`lampq_w4a4_allocation.json`) and drawn in the `.png` of the same name, then every quantizer is calibrated at
+its width as in PTQTestLoop, `lampq_w<W>a<A>.pth` is saved and the test runs. Under DDP every rank searches
+on the same images (the unwrapped model: no collective inside), rank 0's allocation is given to all, and
+rank 0's calibrated state too. The `allocation` entry holds layer paths relative to the quantized backbone,
+so the file itself can be a qconfig's `overrides`: e.g. GPLQ on a LampQ allocation,
 
-    python tools/train.py configs/gplq/CONFIG --cfg-options model.qconfig.overrides=WORK_DIR/lampq_allocation.json
+    python tools/train.py configs/gplq/CONFIG --cfg-options model.qconfig.overrides=WORK_DIR/lampq_w4a4_allocation.json
 
 Zero-shot (`data='synthetic'`): the search and the calibration use images optimised from noise through the float
 classifier instead (mmvitq.methods.lampq.synthetic); no real image is read.
 """
-import json
 import os.path as osp
 import time
 from typing import Optional, Sequence, Union
@@ -25,10 +26,14 @@ from mmengine.registry import LOOPS
 from torch.utils.data import DataLoader
 
 from ..methods.lampq import find_units, search_allocation
-from ..methods.lampq.search import check_search_args
 from ..methods.lampq.report import plot_allocation
+from ..methods.lampq.search import check_search_args, set_allocation
 from ..methods.lampq.synthetic import synthesize_batches
 from ..quantizers import calibration
+from ..quantizers.base import check_int
+from ..utils import write_json
+from .calib import first_images
+from .dist import unwrap
 from .loops import PTQTestLoop
 
 
@@ -57,28 +62,40 @@ class LampQTestLoop(PTQTestLoop):
                  act_bits: Optional[float] = None, bops_bits: Optional[float] = None,
                  bits: Sequence[int] = (2, 3, 4, 5, 6, 8), rounds: int = 3, type_aware: bool = True,
                  search_images: int = 256, data: str = 'real', synthetic: Optional[dict] = None, **kwargs) -> None:
-        if isinstance(search_images, bool) or not isinstance(search_images, int) or search_images < 1:
-            raise ValueError(f'LampQTestLoop: search_images must be an int >= 1, got {search_images!r}')
+        check_int('test_cfg.search_images', search_images, 1)
         if data not in self.DATA:
-            raise ValueError(f'LampQTestLoop: data must be one of {self.DATA}, got {data!r}')
+            raise ValueError(f'test_cfg.data must be one of {self.DATA}, got {data!r}')
         synthetic = dict(synthetic or {})
         unknown = set(synthetic) - set(self.SYNTHETIC_KEYS)
         if unknown:
-            raise ValueError(f'LampQTestLoop: unknown synthetic settings {sorted(unknown)}, '
-                             f'allowed: {self.SYNTHETIC_KEYS}')
+            raise ValueError(f'test_cfg.synthetic: unknown settings {sorted(unknown)}, allowed: {self.SYNTHETIC_KEYS}')
         for key in ('image_shape', 'num_classes'):
             if data == 'synthetic' and key not in synthetic:
-                raise ValueError(f"LampQTestLoop: data='synthetic' needs synthetic.{key}")
-        check_search_args(weight_bits, act_bits, bops_bits, bits, rounds, type_aware)
+                raise ValueError(f"test_cfg.synthetic.{key} is needed with data='synthetic'")
+        check_search_args(weight_bits, act_bits, bops_bits, bits, rounds, type_aware, where='test_cfg.')
         super().__init__(runner, dataloader, evaluator, **kwargs)
         self.search_kwargs = dict(weight_bits=weight_bits, act_bits=act_bits, bops_bits=bops_bits, bits=tuple(bits),
                                   rounds=rounds, type_aware=type_aware)
         self.search_images, self.data, self.synthetic = search_images, data, synthetic
         self.synthetic_batches: list[dict] = []
+        # The searched widths live in the checkpoints this loop writes and re-tests.
+        for unit in find_units(unwrap(runner.model)):
+            for quantizer in unit.quantizers:
+                quantizer.accept_state_bits = True
+
+    @property
+    def budget_tag(self) -> str:
+        kwargs = self.search_kwargs
+        act = kwargs['weight_bits'] if kwargs['act_bits'] is None else kwargs['act_bits']
+        return f"lampq_w{kwargs['weight_bits']:g}a{act:g}"
+
+    @property
+    def checkpoint_name(self) -> str:
+        return f'{self.budget_tag}.pth'
 
     def _search_batches(self) -> list[dict]:
         """`search_images` preprocessed images: the calibration loader's first, or synthetic ones."""
-        model = self.runner.model
+        model = unwrap(self.runner.model)
         if self.data == 'synthetic':
             settings = dict(self.synthetic)
             start = time.perf_counter()
@@ -87,22 +104,21 @@ class LampQTestLoop(PTQTestLoop):
             print_log(f'LampQ: {self.search_images} synthetic images in {time.perf_counter() - start:.1f} s',
                       logger='current')
             return self.synthetic_batches
-        batches, seen = [], 0
-        for batch in self.calib_dataloader:
-            batches.append(model.data_preprocessor(batch, False))
-            seen += len(batches[-1]['inputs'])
-            if seen >= self.search_images:
-                break
-        return batches
+        batches = first_images(self.calib_dataloader, self.search_images)
+        return [model.data_preprocessor(batch, False) for batch in batches]
 
     def search(self) -> dict:
         """Run LampQ's search on the model; returns the allocation (also written as JSON)."""
-        model = self.runner.model
+        model = unwrap(self.runner.model)
         batches = self._search_batches()
         seen = sum(len(b['inputs']) for b in batches)
         start = time.perf_counter()
-        result = search_allocation(model, batches, **self.search_kwargs)
+        result = search_allocation(model, batches, where='test_cfg.', **self.search_kwargs)
         seconds = time.perf_counter() - start
+        shared = [result.allocation]
+        dist.broadcast_object_list(shared, 0)  # every rank calibrates at rank 0's widths
+        result.allocation = shared[0]
+        set_allocation(result.units, result.allocation)
         units = result.units
         params, elements = sum(u.params for u in units), sum(u.act_elements for u in units if u.act_quants)
         w_avg = sum(u.params * result.allocation[u.path].get('w_bits', 0) for u in units) / max(params, 1)
@@ -113,14 +129,14 @@ class LampQTestLoop(PTQTestLoop):
         report = dict(search=self.search_kwargs, data=self.data, images=seen, seconds=seconds,
                       rounds=len(result.rounds), costs=[r['cost'] for r in result.rounds],
                       average_weight_bits=w_avg, average_act_bits=a_avg, allocation=allocation)
+        path = osp.join(self.runner.work_dir, f'{self.budget_tag}_allocation.json')
         if dist.is_main_process():
-            with open(osp.join(self.runner.work_dir, 'lampq_allocation.json'), 'w') as f:
-                json.dump(report, f, indent=2)
-            plot_allocation(allocation, osp.join(self.runner.work_dir, 'lampq_allocation.png'),
+            write_json(path, report, indent=2)
+            plot_allocation(allocation, path[:-len('.json')] + '.png',
                             f'LampQ, average {w_avg:.2f} weight / {a_avg:.2f} input bits')
         print_log(f'LampQ: {len(units)} layers, {len(result.rounds)} rounds on {seen} images in {seconds:.1f} s; '
-                  f'average weight bits {w_avg:.3f}, activation bits {a_avg:.3f}; allocation in '
-                  f'{osp.join(self.runner.work_dir, "lampq_allocation.json")}', logger='current')
+                  f'average weight bits {w_avg:.3f}, activation bits {a_avg:.3f}; allocation in {path}',
+                  logger='current')
         return allocation
 
     def calibrate(self) -> int:

@@ -5,7 +5,6 @@
                     dict(type='OscillationTrackerHook', interval=1),  # flips of the integer weights, logged/plotted
                     dict(type='RandomStateHook')]
 """
-import json
 import os.path as osp
 from typing import Optional
 
@@ -13,9 +12,7 @@ import torch
 from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from torch import nn
 
 from ..methods.vvtq import OscillationTracker
 from ..methods.vvtq.regularizer import grid_position
@@ -23,43 +20,37 @@ from ..methods.vvtq.report import plot_oscillation
 from ..models import QuantConv2d, QuantLinear
 from ..quantizers import calibration, quantizers_of
 from ..quantizers.base import check_int
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if is_model_wrapper(model) else model
+from ..utils import write_json
+from .calib import calibration_loader, first_images
+from .dist import broadcast_state, unwrap as _unwrap
 
 
 @HOOKS.register_module()
 class QuantizerInitHook(Hook):
-    """Before the first training step of a fresh run, calibrate every quantizer on `num_images` training images
-    (each by its own init observer, e.g. MSE), then give every rank rank 0's values. Skipped on resume."""
+    """Before the first training step of a fresh run, calibrate every quantizer on the first `num_images` training
+    images (each by its own init observer, e.g. MSE; the same images on every rank), then give every rank rank 0's
+    values. Skipped on resume."""
 
     priority = 'HIGH'
 
     def __init__(self, num_images: int = 512) -> None:
-        check_int('QuantizerInitHook.num_images', num_images, 1)
+        check_int('custom_hooks: QuantizerInitHook.num_images', num_images, 1)
         self.num_images = num_images
 
     def before_train(self, runner) -> None:
         if runner.iter > 0:
             return
         model = _unwrap(runner.model)
-        loader = runner.build_dataloader(runner.cfg.train_dataloader, seed=runner.seed)
+        loader = calibration_loader(runner, runner.cfg.train_dataloader)
         seen = 0
         model.eval()
         with torch.no_grad(), calibration(model):
-            for batch in loader:
+            for batch in first_images(loader, self.num_images):
                 data = model.data_preprocessor(batch, False)
-                model(data['inputs'][:self.num_images - seen], data['data_samples'][:self.num_images - seen],
-                      mode='tensor')
-                seen += min(len(data['inputs']), self.num_images - seen)
-                if seen >= self.num_images:
-                    break
+                model(data['inputs'], data['data_samples'], mode='tensor')
+                seen += len(data['inputs'])
         model.train()
-        if dist.get_world_size() > 1:
-            for tensor in model.state_dict().values():
-                if tensor.is_floating_point():
-                    dist.broadcast(tensor, 0)
+        broadcast_state(model)
         quantizers = quantizers_of(model)
         print_log(f'QuantizerInitHook: {sum(bool(q.calibrated) for q in quantizers)}/{len(quantizers)} quantizers '
                   f'initialised on {seen} images', logger='current')
@@ -89,8 +80,8 @@ class OscillationTrackerHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int = 1, momentum: float = 0.01, log_interval: int = 50) -> None:
-        check_int('OscillationTrackerHook.interval', interval, 1)
-        check_int('OscillationTrackerHook.log_interval', log_interval, 1)
+        check_int('custom_hooks: OscillationTrackerHook.interval', interval, 1)
+        check_int('custom_hooks: OscillationTrackerHook.log_interval', log_interval, 1)
         self.interval, self.momentum, self.log_interval = interval, momentum, log_interval
         self.trackers: dict[str, OscillationTracker] = {}
         self.sizes: dict[str, int] = {}
@@ -124,8 +115,7 @@ class OscillationTrackerHook(Hook):
             return
         report = dict(model_rate=self.rate(), history=self.history,
                       layers={n: 100.0 * t.ema for n, t in self.trackers.items()})
-        with open(osp.join(runner.work_dir, 'oscillation.json'), 'w') as f:
-            json.dump(report, f, indent=1)
+        write_json(osp.join(runner.work_dir, 'oscillation.json'), report, indent=1)
         plot_oscillation({runner.experiment_name: self.history}, osp.join(runner.work_dir, 'oscillation.png'))
         print_log(f'OscillationTrackerHook: oscillation rate {report["model_rate"]:.3f}% at the end; '
                   f'oscillation.json/.png in {runner.work_dir}', logger='current')

@@ -16,7 +16,10 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import nn
 
 from ..registry import MODELS
+from .qconfig import QConfig
 from .quantize import quantize_model
+
+WHERE = 'model.backbone.qconfig'  # where a quantized backbone's qconfig sits in an mmpretrain/mmdet config
 
 
 class QuantVisionTransformer(VisionTransformer):
@@ -24,7 +27,7 @@ class QuantVisionTransformer(VisionTransformer):
 
     def __init__(self, *args, qconfig: Optional[Mapping] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        quantize_model(self, qconfig)
+        quantize_model(self, QConfig.from_dict(qconfig, WHERE))
 
 
 class QuantSwinTransformer(SwinTransformer):
@@ -32,7 +35,7 @@ class QuantSwinTransformer(SwinTransformer):
 
     def __init__(self, *args, qconfig: Optional[Mapping] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        quantize_model(self, qconfig)
+        quantize_model(self, QConfig.from_dict(qconfig, WHERE))
 
 
 class QuantDetSwinTransformer(MMDetSwinTransformer):
@@ -40,7 +43,7 @@ class QuantDetSwinTransformer(MMDetSwinTransformer):
 
     def __init__(self, *args, qconfig: Optional[Mapping] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        quantize_model(self, qconfig)
+        quantize_model(self, QConfig.from_dict(qconfig, WHERE))
 
 
 def _swin_for_scope(*args, **kwargs) -> nn.Module:

@@ -14,7 +14,7 @@ before any work starts; every error names the field and the allowed values::
         overrides={'backbone.layers.0.attn.qkv': dict(w_bits=3)},            # per layer (e.g. LampQ)
     )
 
-`overrides` may also name a JSON file: a LampQ search's `lampq_allocation.json` (its `allocation` entry) or a
+`overrides` may also name a JSON file: a LampQ search's `lampq_w<W>a<A>_allocation.json` (its `allocation` entry) or a
 plain {path: settings} dict, so that an allocation found by LampQ feeds PTQ, GPLQ or QAT.
 
 Points: 'weight' (every quantized linear/conv), 'linear_input' (input of every linear and of the
@@ -23,7 +23,9 @@ patch embedding, except fc2), 'gelu' (fc2's input, the GELU output), 'q' and 'k'
 'proj', 'fc1', 'fc2', 'head', 'linear' (any other linear), 'qk' and 'av' (the two attention matmuls).
 Precedence, lowest first: weight/act, per_point, per_type, overrides; a level that names another
 quantizer `type` inherits only the settings that type accepts. Bits: w_bits/a_bits,
-first_last_bits, per_type, overrides.
+first_last_bits, per_type, overrides. A `per_point` or `per_type` entry that no layer of the model has is
+an error (see quantize_model). Errors name the field from `where`, the qconfig's path in the config
+(e.g. 'model.backbone.qconfig').
 """
 import inspect
 import json
@@ -56,51 +58,70 @@ def _check_bits(where: str, value: Any, allow_none: bool = False) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value not in BITS:
         allowed = 'an int in 2..8' + (' or None' if allow_none else '')
-        raise ValueError(f'qconfig.{where} must be {allowed}, got {value!r}')
+        raise ValueError(f'{where} must be {allowed}, got {value!r}')
 
 
 def _check_keys(where: str, given: Mapping, allowed: tuple) -> None:
     if not isinstance(given, Mapping):
-        raise ValueError(f'qconfig.{where} must be a dict, got {type(given).__name__}')
+        raise ValueError(f'{where} must be a dict, got {type(given).__name__}')
     for key in given:
         if key not in allowed:
-            raise ValueError(f'qconfig.{where}: unknown key {key!r}, allowed: {allowed}')
+            raise ValueError(f'{where}: unknown key {key!r}, allowed: {allowed}')
 
 
 def _check_quantizer(where: str, cfg: Mapping, weight: bool = False) -> None:
     from ..registry import QUANTIZERS
     if not isinstance(cfg, Mapping):
-        raise ValueError(f'qconfig.{where} must be a dict, got {type(cfg).__name__}')
+        raise ValueError(f'{where} must be a dict, got {type(cfg).__name__}')
     if 'type' in cfg and (not isinstance(cfg['type'], str) or QUANTIZERS.get(cfg['type']) is None):
-        raise ValueError(f'qconfig.{where}.type: unknown quantizer {cfg["type"]!r}, '
+        raise ValueError(f'{where}.type: unknown quantizer {cfg["type"]!r}, '
                          f'allowed: {tuple(sorted(QUANTIZERS.module_dict))}')
     if 'granularity' in cfg and cfg['granularity'] not in GRANULARITIES:
-        raise ValueError(f'qconfig.{where}.granularity must be one of {GRANULARITIES}, got {cfg["granularity"]!r}')
+        raise ValueError(f'{where}.granularity must be one of {GRANULARITIES}, got {cfg["granularity"]!r}')
     if weight and cfg.get('granularity') == 'token':
-        raise ValueError(f"qconfig.{where}.granularity: 'token' is for activations, "
+        raise ValueError(f"{where}.granularity: 'token' is for activations, "
                          "allowed for weights: ('tensor', 'channel', 'head')")
     if 'bits' in cfg:
-        raise ValueError(f'qconfig.{where}: set bits with w_bits / a_bits, not inside the quantizer dict')
+        raise ValueError(f'{where}: set bits with w_bits / a_bits, not inside the quantizer dict')
 
 
-def _read_overrides(path: str) -> dict:
+def _try_quantizer(where: str, cfg: Mapping) -> None:
+    """Build the quantizer `cfg` describes (default shapes), so a bad value fails now, named by its full path."""
+    from ..registry import QUANTIZERS
+    cls = QUANTIZERS.get(cfg['type'])
+    accepted = tuple(name for name in inspect.signature(cls).parameters if name != 'bits')
+    for key in cfg:
+        if key != 'type' and key not in accepted:
+            raise ValueError(f'{where}: unknown key {key!r} for {cfg["type"]}, allowed: {accepted}')
+    try:
+        cls(**{k: v for k, v in cfg.items() if k != 'type'})
+    except (ValueError, TypeError) as e:
+        message, field = str(e), str(e).split(' ', 1)[0]
+        for kwargs in ('observer_kwargs', 'init_kwargs'):
+            if field in (cfg.get(kwargs) or {}):
+                raise ValueError(f'{where}.{kwargs}.{message}') from None
+        raise ValueError(f'{where}.{message}' if field in cfg else f'{where}: {message}') from None
+
+
+def _read_overrides(where: str, path: str) -> dict:
     """The overrides in a JSON file: a LampQ report's `allocation`, or the file's whole dict."""
     try:
         with open(path) as f:
             data = json.load(f)
     except (OSError, ValueError) as e:
-        raise ValueError(f'qconfig.overrides: cannot read the JSON file {path!r}: {e}') from e
+        raise ValueError(f'{where}.overrides: cannot read the JSON file {path!r}: {e}') from e
     return data.get('allocation', data) if isinstance(data, dict) else data
 
 
-def _check_layer(where: str, cfg: Mapping) -> None:
+def _check_layer(where: str, cfg: Mapping, weight: dict, act: dict) -> None:
     _check_keys(where, cfg, _LAYER_KEYS)
     for key in ('w_bits', 'a_bits'):
         if key in cfg:
             _check_bits(f'{where}.{key}', cfg[key])
-    for key in ('weight', 'act'):
+    for key, base in (('weight', weight), ('act', act)):
         if key in cfg:
             _check_quantizer(f'{where}.{key}', cfg[key], weight=key == 'weight')
+            _try_quantizer(f'{where}.{key}', _inherit(base, cfg[key]))
 
 
 @dataclass(frozen=True)
@@ -116,38 +137,43 @@ class QConfig:
     per_point: dict = field(default_factory=dict)
     per_type: dict = field(default_factory=dict)
     overrides: dict = field(default_factory=dict)
+    where: str = field(default='qconfig', compare=False)  # its path in the config, for error messages
 
     @classmethod
-    def from_dict(cls, cfg: 'Mapping | QConfig | None') -> 'QConfig':
-        """Validate a qconfig dict (None: the defaults, W8A8 everywhere)."""
+    def from_dict(cls, cfg: 'Mapping | QConfig | None', where: str = 'qconfig') -> 'QConfig':
+        """Validate a qconfig dict (None: the defaults, W8A8 everywhere); `where` is its path in the config
+        (e.g. 'model.backbone.qconfig'), which every error message starts with."""
         if isinstance(cfg, QConfig):
             return cfg
         cfg = dict(cfg or {})
-        _check_keys('', cfg, tuple(cls.__dataclass_fields__))
-        _check_bits('w_bits', cfg.get('w_bits', 8))
-        _check_bits('a_bits', cfg.get('a_bits', 8))
-        _check_bits('first_last_bits', cfg.get('first_last_bits', 8), allow_none=True)
+        _check_keys(where, cfg, tuple(k for k in cls.__dataclass_fields__ if k != 'where'))
+        _check_bits(f'{where}.w_bits', cfg.get('w_bits', 8))
+        _check_bits(f'{where}.a_bits', cfg.get('a_bits', 8))
+        _check_bits(f'{where}.first_last_bits', cfg.get('first_last_bits', 8), allow_none=True)
         points = cfg.get('points', POINTS)
         if isinstance(points, str) or not all(p in POINTS for p in points):
-            raise ValueError(f'qconfig.points must be a list of {POINTS}, got {points!r}')
+            raise ValueError(f'{where}.points must be a list of {POINTS}, got {points!r}')
         cfg['points'] = tuple(points)
-        _check_quantizer('weight', cfg.get('weight', {}), weight=True)
-        _check_quantizer('act', cfg.get('act', {}))
+        _check_quantizer(f'{where}.weight', cfg.get('weight', {}), weight=True)
+        _check_quantizer(f'{where}.act', cfg.get('act', {}))
         cfg['weight'] = _inherit(DEFAULT_WEIGHT, cfg.get('weight', {}))
         cfg['act'] = _inherit(DEFAULT_ACT, cfg.get('act', {}))
-        _check_keys('per_point', cfg.get('per_point', {}), POINTS)
+        _try_quantizer(f'{where}.weight', cfg['weight'])
+        _try_quantizer(f'{where}.act', cfg['act'])
+        _check_keys(f'{where}.per_point', cfg.get('per_point', {}), POINTS)
         for point, qcfg in cfg.get('per_point', {}).items():
-            _check_quantizer(f'per_point.{point}', qcfg, weight=point == 'weight')
-        _check_keys('per_type', cfg.get('per_type', {}), MODULE_TYPES)
+            _check_quantizer(f'{where}.per_point.{point}', qcfg, weight=point == 'weight')
+            _try_quantizer(f'{where}.per_point.{point}', _inherit(cfg['weight' if point == 'weight' else 'act'], qcfg))
+        _check_keys(f'{where}.per_type', cfg.get('per_type', {}), MODULE_TYPES)
         for mtype, layer in cfg.get('per_type', {}).items():
-            _check_layer(f'per_type.{mtype}', layer)
+            _check_layer(f'{where}.per_type.{mtype}', layer, cfg['weight'], cfg['act'])
         if isinstance(cfg.get('overrides'), str):
-            cfg['overrides'] = _read_overrides(cfg['overrides'])
+            cfg['overrides'] = _read_overrides(where, cfg['overrides'])
         if not isinstance(cfg.get('overrides', {}), Mapping):
-            raise ValueError('qconfig.overrides must be a dict of module path -> settings, or a JSON file of one')
+            raise ValueError(f'{where}.overrides must be a dict of module path -> settings, or a JSON file of one')
         for path, layer in cfg.get('overrides', {}).items():
-            _check_layer(f'overrides[{path!r}]', layer)
-        return cls(**cfg)
+            _check_layer(f'{where}.overrides[{path!r}]', layer, cfg['weight'], cfg['act'])
+        return cls(**cfg, where=where)
 
     def bits(self, path: str, module_type: str, point: str) -> int:
         """Bits of `point` of the layer at `path`."""

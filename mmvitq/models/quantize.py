@@ -6,7 +6,7 @@ from torch import nn
 
 from ..registry import QUANTIZERS
 from .modules import QuantAttentionCore, QuantConv2d, QuantLinear, QuantMatMul
-from .qconfig import QConfig
+from .qconfig import FIRST_LAST, MODULE_TYPES, QConfig
 from .rules import RULES
 
 
@@ -24,21 +24,26 @@ class _Builder:
 
     def __init__(self, qconfig: QConfig):
         self.qconfig = qconfig
+        self.types: set[str] = set()  # module types met
+        self.points: set[str] = set()  # points met (quantized or not)
 
     def __call__(self, path: str, module_type: str, point: str, heads_ok: bool, **shape) -> Optional[nn.Module]:
+        self.types.add(module_type)
+        self.points.add(point)
         cfg = self.qconfig.quantizer_cfg(path, module_type, point)
         if cfg is None:
             return None
         if cfg.get('granularity') == 'head' and not heads_ok:
             allowed = ('tensor', 'channel') if point == 'weight' else ('tensor', 'channel', 'token')
-            raise ValueError(f"qconfig: granularity 'head' is not defined for the {point} point of {path} "
-                             f"({module_type}); allowed there: {allowed}")
+            raise ValueError(f"{self.qconfig.where}: granularity 'head' is not defined for the {point} point of "
+                             f"{path} ({module_type}); allowed there: {allowed}")
         accepted = inspect.signature(QUANTIZERS.get(cfg['type'])).parameters
         shape = {k: v for k, v in shape.items() if k in accepted}  # e.g. Log2Quantizer is per-tensor only
         try:
             return QUANTIZERS.build({**cfg, **shape})
         except (ValueError, TypeError) as e:
-            raise ValueError(f'qconfig: bad quantizer for the {point} point of {path} ({module_type}): {e}') from e
+            raise ValueError(f'{self.qconfig.where}: bad quantizer for the {point} point of {path} ({module_type}): '
+                             f'{e}') from e
 
     def core(self, prefix: str, heads: int) -> QuantAttentionCore:
         """Quantized q @ k^T and attn @ v of an attention block with `heads` heads."""
@@ -76,6 +81,8 @@ def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None)
     Every Linear becomes a QuantLinear (typed qkv / proj / fc1 / fc2 / head / linear by the family
     rules), the patch-embedding Conv2d a QuantConv2d, and each attention block of a known family
     gets quantized q @ k^T and attn @ v. Other modules (LayerNorm, other convs) stay float.
+    A qconfig `per_type` / `per_point` entry or an `overrides` path that matches nothing in the model is an
+    error naming it and what the model has.
     """
     qconfig = QConfig.from_dict(qconfig)
     build = _Builder(qconfig)
@@ -105,6 +112,33 @@ def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None)
     unknown = [p for p in qconfig.overrides if p not in paths]
     if unknown:
         quantized = [p for p, m in paths.items() if isinstance(m, (QuantLinear, QuantConv2d, QuantMatMul))]
-        raise ValueError(f'qconfig.overrides: no quantized layer at {unknown}; quantized layers are e.g. '
+        raise ValueError(f'{qconfig.where}.overrides: no quantized layer at {unknown}; quantized layers are e.g. '
                          f'{quantized[:6]}')
+    for mtype in qconfig.per_type:
+        if mtype not in build.types:
+            raise ValueError(f'{qconfig.where}.per_type.{mtype} matches no layer of this {type(model).__name__}; '
+                             f'its module types are {tuple(t for t in MODULE_TYPES if t in build.types)}')
+    for point in qconfig.per_point:
+        if point not in build.points or point not in qconfig.points:
+            present = tuple(p for p in qconfig.points if p in build.points)
+            raise ValueError(f'{qconfig.where}.per_point.{point} matches no quantized point of this '
+                             f'{type(model).__name__}; its quantized points are {present}')
     return model
+
+
+def bits_tag(model: nn.Module) -> str:
+    """The model's widths as a name: 'w4a4' (ranges such as 'w2-8a3-6' when mixed, 'f' for float); the patch
+    embedding and the head are left out, as they usually keep 8 bits."""
+    weights, acts = set(), set()
+    for module in model.modules():
+        if isinstance(module, (QuantLinear, QuantConv2d)) and module.module_type not in FIRST_LAST:
+            weights.update([module.weight_quant.bits] if module.weight_quant is not None else [])
+            acts.update([module.input_quant.bits] if module.input_quant is not None else [])
+        elif isinstance(module, QuantMatMul):
+            acts.update(q.bits for q in (module.a_quant, module.b_quant) if q is not None)
+
+    def span(bits: set) -> str:
+        values = sorted(int(b) for b in bits)
+        return 'f' if not values else f'{values[0]}' if len(set(values)) == 1 else f'{values[0]}-{values[-1]}'
+
+    return f'w{span(weights)}a{span(acts)}'

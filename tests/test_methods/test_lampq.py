@@ -16,9 +16,9 @@ from mmvitq.quantizers import BaseQuantizer, calibration
 BITS = (2, 3, 4, 8)
 
 
-def build(observer='percentile', overrides=None):
+def build(observer='percentile', overrides=None, **qconfig_extra):
     qconfig = dict(w_bits=4, a_bits=4, weight=dict(observer='minmax'),
-                   act=dict(observer=observer, granularity='channel'), overrides=overrides or {})
+                   act=dict(observer=observer, granularity='channel'), overrides=overrides or {}, **qconfig_extra)
     arch = dict(type='ImageClassifier',
                 backbone=dict(type='QuantVisionTransformer', arch=dict(embed_dims=24, num_layers=2, num_heads=2,
                                                                        feedforward_channels=48),
@@ -161,12 +161,31 @@ def test_forced_allocation_stops_after_a_repeat():
     (dict(weight_bits=9), r'LampQ: weight_bits must be a number in 2..8'),
     (dict(act_bits=1.5), r'LampQ: act_bits must be a number in 2..8'),
     (dict(bops_bits='4'), r'LampQ: bops_bits must be a number in 2..8'),
-    (dict(bits=(1, 4)), r'bits must be an int in 2..8'),
+    (dict(bits=(1, 4)), r'LampQ: bits must be a list of widths in 2..8'),
     (dict(rounds=0), r'LampQ: rounds must be an int >= 1'),
 ])
 def test_bad_settings_fail_before_work(kwargs, message):
     with pytest.raises(ValueError, match=message):
         search_allocation(build(), batches(1), **kwargs)
+
+
+def test_budget_no_allocation_meets_fails_before_any_calibration(monkeypatch):
+    """Linear inputs left float count 32 bits in BOPs: a 3-bit BOPs budget is out of reach, found from unit sizes."""
+    from mmvitq.methods.lampq import search as search_module
+
+    def no_calibration(*args, **kwargs):
+        raise AssertionError('calibrated before checking the budget')
+
+    monkeypatch.setattr(search_module, 'bit_variants', no_calibration)
+    model = build(points=('weight', 'gelu', 'q', 'k', 'softmax', 'v'))
+    units = find_units(model)
+    measure_units(model, units, batches(1)[0])
+    macs = {u.path: u.macs for u in units}
+    least = sum(m * (2 * 32 if u.weight_quant is not None and not u.act_quants else 4)
+                for u, m in zip(units, macs.values())) / sum(macs.values())  # brute force: 2 bits everywhere
+    with pytest.raises(ValueError, match=rf'LampQ: bops_bits=3 cannot be met: the least any allocation to bits '
+                                         rf'\(2, 3, 4, 8\) reaches is {least ** 0.5:.3f}'):
+        search_allocation(model, batches(1), weight_bits=4, bops_bits=3, bits=BITS)
 
 
 def test_similarity_entropy_matches_a_brute_force_kde():

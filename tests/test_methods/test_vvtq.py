@@ -2,6 +2,7 @@
 regulariser vs a numpy brute force, the ramp and the oscillation counts by hand, the label bank vs the
 teacher run again on the banked crops, the soft loss vs torch's cross-entropy with probability targets."""
 import math
+import os
 import os.path as osp
 import random
 
@@ -193,8 +194,45 @@ def test_label_bank_is_built_once_and_reused(tmp_path, float_ckpt, monkeypatch):
     np.testing.assert_array_equal(again.bank.arrays['boxes'], boxes)
     with pytest.raises(AssertionError, match='rebuilt'):  # other settings: another bank
         bank_dataset(tmp_path, float_ckpt, topk=2)
-    with pytest.raises(ValueError, match='LabelBankDataset.num_crops must be an int >= 1, got 0'):
+    with pytest.raises(ValueError, match='train_dataloader.dataset.num_crops must be an int >= 1, got 0'):
         bank_dataset(tmp_path, float_ckpt, num_crops=0)
+
+
+def test_label_bank_fingerprint_is_the_teachers_content(tmp_path, float_ckpt):
+    """Same file name and size, other weights: another bank (the name and size used to decide)."""
+    other = tmp_path / 'other' / osp.basename(float_ckpt)
+    other.parent.mkdir()
+    state = torch.load(float_ckpt, weights_only=True)
+    state['state_dict']['head.layers.head.bias'] += 1.0
+    torch.save(state, other)
+    assert osp.getsize(other) == osp.getsize(float_ckpt)
+    assert bank_dataset(tmp_path / 'b', float_ckpt).bank_path != bank_dataset(tmp_path / 'b', str(other)).bank_path
+
+
+def test_killed_builds_leave_no_bank_and_their_leftovers_are_removed(tmp_path, float_ckpt, monkeypatch):
+    import socket
+    import subprocess
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the build dies half-way
+
+    bank_path = osp.join(tmp_path / 'banks', osp.basename(bank_dataset(tmp_path / 'probe', float_ckpt).bank_path))
+    with monkeypatch.context() as m:
+        m.setattr(dataset_module, 'merge_label_banks', killed)
+        with pytest.raises(KeyboardInterrupt):
+            bank_dataset(tmp_path / 'banks', float_ckpt)
+    assert not osp.exists(bank_path)  # nothing a later run could take for a finished bank
+    leftovers = [p for p in os.listdir(tmp_path / 'banks') if '.tmp-' in p]
+    assert leftovers, 'the killed build should have left its temporary directory'
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    stale = f'{bank_path}.tmp-{socket.gethostname()}-{dead.pid}'  # a build whose process is gone
+    live = f'{bank_path}.tmp-{socket.gethostname()}-{os.getppid()}'  # one whose process still runs
+    os.makedirs(stale), os.makedirs(live)
+    ds = bank_dataset(tmp_path / 'banks', float_ckpt)
+    assert osp.isfile(osp.join(ds.bank_path, 'meta.json'))
+    remaining = sorted(p for p in os.listdir(tmp_path / 'banks') if '.tmp-' in p)
+    assert remaining == [osp.basename(live)]  # the killed ones are gone, a running one is left alone
 
 
 def test_label_bank_does_not_depend_on_the_build_workers(tmp_path, float_ckpt):

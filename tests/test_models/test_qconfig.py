@@ -97,3 +97,35 @@ def test_log2_softmax_point(deit_tiny):
     assert type(core.av.a_quant).__name__ == 'Log2Quantizer' and type(core.av.b_quant).__name__ == 'UniformQuantizer'
     with torch.no_grad():
         assert torch.isfinite(q(torch.randn(2, 3, 32, 32), mode='tensor')).all()
+
+
+def test_entries_that_match_no_layer_are_errors(deit_tiny):
+    """per_type.head on a backbone (no head there) or a per_point entry for a point left float: named errors."""
+    backbone = copy.deepcopy(deit_tiny).backbone
+    types = r"\('patch_embed', 'qkv', 'proj', 'fc1', 'fc2', 'qk', 'av'\)"
+    with pytest.raises(ValueError, match=rf"qconfig.per_type.head matches no layer of this VisionTransformer; its "
+                                         rf"module types are {types}"):
+        quantize_model(backbone, dict(per_type=dict(head=dict(w_bits=4))))
+    with pytest.raises(ValueError, match=r"qconfig.per_point.softmax matches no quantized point of this "
+                                         r"VisionTransformer; its quantized points are \('weight', 'linear_input'\)"):
+        quantize_model(copy.deepcopy(deit_tiny).backbone,
+                       dict(points=('weight', 'linear_input'), per_point=dict(softmax=dict(type='Log2Quantizer'))))
+
+
+def test_errors_name_the_config_path():
+    """A quantized backbone's errors start at model.backbone.qconfig, down to the nested observer setting."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    backbone = dict(type='QuantVisionTransformer', arch=dict(embed_dims=32, num_layers=1, num_heads=2,
+                                                             feedforward_channels=64), img_size=32, patch_size=8)
+    cases = [(dict(act=dict(observer='median')), "model.backbone.qconfig.act.observer must be one of"),
+             (dict(act=dict(observer='percentile', observer_kwargs=dict(percentile=200))),
+              r'model.backbone.qconfig.act.observer_kwargs.percentile must be a float in \(50, 100\]'),
+             (dict(per_type=dict(qkv=dict(weight=dict(observer='max')))),
+              'model.backbone.qconfig.per_type.qkv.weight.observer must be one of'),
+             (dict(weight=dict(type='LSQQuantizer', observer='mse')),
+              r"model.backbone.qconfig.weight: unknown key 'observer' for LSQQuantizer")]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        for qconfig, message in cases:
+            with pytest.raises(ValueError, match=message):
+                MODELS.build(dict(backbone, qconfig=qconfig))

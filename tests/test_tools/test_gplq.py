@@ -9,6 +9,8 @@ import socket
 import pytest
 import torch
 
+from mmvitq.utils import load_checkpoint_file
+
 from .test_train_test import ROOT, data_root, run  # noqa: F401  (data_root is a fixture)
 
 CONFIG = 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py'
@@ -49,7 +51,7 @@ def test_both_stages_then_test_tool_reproduces(gplq_run, data_root, tmp_path):  
                      r'\d+ components', log)
     assert 'GPLQ stage 2: 25 weight quantizers calibrated; QwT compensation of 6 blocks on 64 images' in log
     assert len(tops) == 2  # after stage 1 (float weights) and after stage 2 (W4A4)
-    assert (work_dir / 'gplq_quantized.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
+    assert (work_dir / 'gplq_w4a4.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
     # The committed float ViT scores about 89% on the full test set; W4A4 after 4 iterations stays close.
     assert tops[1] > 75
 
@@ -58,7 +60,7 @@ def test_both_stages_then_test_tool_reproduces(gplq_run, data_root, tmp_path):  
     top1, log = top1_of([str(work_dir / 'iter_4.pth'), *options], tmp_path / 'stage2')
     assert 'GPLQ stage 2: 25 weight quantizers calibrated' in log
     assert top1 == pytest.approx(tops[1], abs=1e-3)  # the log rounds to 4 decimals
-    top1, log = top1_of([str(work_dir / 'gplq_quantized.pth'), *options], tmp_path / 'final')
+    top1, log = top1_of([str(work_dir / 'gplq_w4a4.pth'), *options], tmp_path / 'final')
     assert 'testing it as it is' in log and top1 == pytest.approx(tops[1], abs=1e-3)
 
     # Stage 2 alone from the float checkpoint: PTQ (activations from their min-max init) with QwT.
@@ -75,8 +77,8 @@ def test_resume_mid_stage1_gives_the_same_model(gplq_run, data_root, tmp_path): 
     resumed, log = train(tmp_path, subset(data_root), '--resume')
     assert 'Advance dataloader 2 steps' in log and 'activation quantizers initialised' not in log
     assert resumed == pytest.approx(tops, abs=1e-6)
-    first = torch.load(work_dir / 'gplq_quantized.pth', map_location='cpu', weights_only=False)['state_dict']
-    again = torch.load(tmp_path / 'gplq_quantized.pth', map_location='cpu', weights_only=False)['state_dict']
+    first = load_checkpoint_file(str(work_dir / 'gplq_w4a4.pth'))['state_dict']
+    again = load_checkpoint_file(str(tmp_path / 'gplq_w4a4.pth'))['state_dict']
     assert first.keys() == again.keys()
     assert all(torch.equal(first[k], again[k]) for k in first)
 

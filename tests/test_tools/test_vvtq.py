@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from mmvitq.utils import load_checkpoint_file
+
 from .test_train_test import ROOT, data_root, run  # noqa: F401  (data_root is a fixture)
 
 CONFIG = 'configs/vvtq/vvtq_deit-tiny-p4_4w4a_fashion-mnist.py'
@@ -33,7 +35,7 @@ def train(work_dir, options: list[str], *extra: str) -> tuple[list[float], str]:
 
 
 def state_of(path) -> dict:
-    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+    return load_checkpoint_file(str(path))['state_dict']
 
 
 @pytest.fixture(scope='module')
@@ -75,17 +77,24 @@ def test_resume_reuses_the_bank_and_gives_the_same_model(vvtq_run, data_root, tm
         assert json.load(a) == json.load(b)
 
 
-def test_two_process_ddp_runs_with_one_bank(vvtq_run, data_root, tmp_path):  # noqa: F811
-    """torchrun, 2 CPU processes (gloo), batch 32 each = the single run's 64: the same top-1 within noise."""
+def test_two_process_ddp_builds_the_same_bank_and_trains(vvtq_run, data_root, tmp_path):  # noqa: F811
+    """torchrun, 2 CPU processes (gloo), batch 32 each = the single run's 64: each rank labels half the images, the
+    joined bank equals the one-process bank, and the top-1 is the same within noise."""
     _, banks, tops, _ = vvtq_run
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     log = run(['-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={port}', 'tools/train.py', CONFIG,
                '--launcher', 'pytorch', '--work-dir', str(tmp_path), '--cfg-options',
-               *subset(data_root, banks, 32)])
+               *subset(data_root, tmp_path / 'banks', 32)])
     distributed = [float(v) for v in re.findall(VAL, log)]
-    assert 'label bank: building' not in log and 'QuantizerInitHook: 74/74 quantizers initialised' in log
+    assert re.search(r'label bank: building \S+ \(256 images x 4 crops, 2 ranks\)', log)
+    assert 'QuantizerInitHook: 74/74 quantizers initialised' in log
+    from mmvitq.methods.vvtq import LabelBank
+    one, two = (LabelBank(os.path.join(root, *os.listdir(root))) for root in (banks, tmp_path / 'banks'))
+    for name in ('boxes', 'flips', 'classes'):
+        assert (one.arrays[name] == two.arrays[name]).all(), name
+    assert abs(one.arrays['probs'] - two.arrays['probs']).max() < 1e-5
     assert len(distributed) == 1 and abs(distributed[0] - tops[0]) <= 3.0  # 128 test images: 1 image = 0.8 pt
     assert (tmp_path / 'iter_4.pth').is_file()
 

@@ -23,7 +23,7 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 
 from ... import ops
-from ...models import quantize_model
+from ...models import QConfig, quantize_model
 from ...models.checkpoint import load_float_checkpoint
 from ...models.modules import QuantConv2d, QuantLinear
 from ...models.rules import transformer_blocks
@@ -91,7 +91,7 @@ class GPLQ(BaseModel):
         self.feature_loss_weight, self.pca_variance = float(feature_loss_weight), float(pca_variance)
         self.compact_activations = compact_activations
         self.teacher = copy.deepcopy(student).requires_grad_(False).eval()
-        quantize_model(student.backbone, qconfig)
+        quantize_model(student.backbone, QConfig.from_dict(qconfig, 'model.qconfig'))
         self.student = student
         self.pca = PCAProjector()
         blocks = transformer_blocks(student.backbone) if compensation else {}

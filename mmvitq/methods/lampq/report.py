@@ -1,6 +1,8 @@
 """LampQ's allocation as a picture: a per-layer heatmap of weight and activation bits (PNG)."""
 from typing import Mapping
 
+from ...utils import atomic_path
+
 
 def plot_allocation(allocation: Mapping[str, Mapping[str, int]], path: str, title: str = 'LampQ allocation') -> None:
     """Write a heatmap of `allocation` ({layer path: dict(w_bits=., a_bits=.)}, in model order) to `path`."""
@@ -25,7 +27,8 @@ def plot_allocation(allocation: Mapping[str, Mapping[str, int]], path: str, titl
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label='bits')
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 

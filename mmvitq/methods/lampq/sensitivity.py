@@ -115,8 +115,10 @@ def bit_variants(model: nn.Module, units: Sequence[Unit], batches: Sequence[dict
     percentile, LSQ init) are observed once and reused; others (MSE) are observed again per width. The
     model's own quantizers are left as found."""
     quantizers = [q for u in units for q in u.quantizers]
-    saved = {q: (copy.deepcopy(q.state_dict()), q.enabled) for q in quantizers}
+    saved = {q: (copy.deepcopy(q.state_dict()), q.enabled, q.accept_state_bits) for q in quantizers}
     variants, statistics = {q: [] for q in quantizers}, {}
+    for q in quantizers:
+        q.accept_state_bits = True  # their states are restored below at the widths they had
     try:
         for b in bits:
             for q in quantizers:
@@ -132,10 +134,10 @@ def bit_variants(model: nn.Module, units: Sequence[Unit], batches: Sequence[dict
                 q.enabled = True
                 variants[q].append(copy.deepcopy(q))
     finally:
-        for q, (state, enabled) in saved.items():
+        for q, (state, enabled, accept) in saved.items():
             q.load_state_dict(state)
             q.reset_observer()
-            q.enabled = enabled
+            q.enabled, q.accept_state_bits = enabled, accept
     return variants
 
 

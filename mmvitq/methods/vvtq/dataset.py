@@ -10,14 +10,19 @@ bank (built on first use), and the transform that cuts the banked crop.
 
 Each read of image i draws one of its K banked crops at random, cuts it with `BankedResizedCrop` and attaches
 the crop's soft label as `gt_score` (mmpretrain heads then train on it; use a soft cross-entropy loss). The
-bank lives in `bank_root/<hash of the settings>`, so every config with the same data, crops and teacher
-shares one bank, built once (by rank 0 under DDP) and reused by later runs.
+bank lives in `bank_root/<hash of the settings>` (the teacher checkpoint counted by its content), so every
+config with the same data, crops and teacher shares one bank, built once and reused by later runs. Under DDP
+each rank labels its own share of the images and rank 0 joins the shares; a build killed mid-way leaves only a
+temporary directory, removed by the next build.
 """
+import glob
 import hashlib
 import json
 import math
 import os
 import os.path as osp
+import shutil
+import socket
 from typing import Optional, Sequence, Union
 
 import mmcv
@@ -28,13 +33,13 @@ from mmengine import dist
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 from mmengine.registry import MODELS as ROOT_MODELS
-from mmengine.runner import load_checkpoint
 from mmpretrain.registry import DATASETS, TRANSFORMS
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from ...models.checkpoint import load_float_checkpoint
 from ...quantizers.base import check_int
-from ...utils import preserved_random_state
-from .label_bank import LabelBank, build_label_bank
+from ...utils import pid_alive, preserved_random_state
+from .label_bank import LabelBank, build_label_bank, merge_label_banks
 
 
 def draw_crop(height: int, width: int, scale: Sequence[float], ratio: Sequence[float]) -> tuple[int, int, int, int]:
@@ -102,6 +107,34 @@ def _fingerprint(settings: dict) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+def file_sha256(path: str) -> str:
+    """The sha256 of a file's content (read in 16 MiB pieces)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for piece in iter(lambda: f.read(1 << 24), b''):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _owner_alive(tmp_dir: str) -> bool:
+    """Whether the build writing `tmp_dir` (`<bank>.tmp-<host>-<pid>`, or `<bank>.tmp-<pid>` from older builds)
+    may still be running: a live process on this machine, or any build of another machine."""
+    host, _, pid = tmp_dir.rpartition('.tmp-')[2].rpartition('-')
+    if not pid.isdigit():
+        return True  # not a name we write: leave it alone
+    if host and host != socket.gethostname():
+        return True
+    return pid_alive(int(pid))
+
+
+def clean_stale_builds(bank_path: str) -> list[str]:
+    """Remove the temporary directories of killed builds of `bank_path`; returns those removed."""
+    stale = [d for d in glob.glob(f'{glob.escape(bank_path)}.tmp-*') if osp.isdir(d) and not _owner_alive(d)]
+    for directory in stale:
+        shutil.rmtree(directory, ignore_errors=True)
+    return stale
+
+
 @DATASETS.register_module()
 class LabelBankDataset(Dataset):
     """Wrap a dataset for multi-crop distillation (see the module docstring).
@@ -129,30 +162,31 @@ class LabelBankDataset(Dataset):
             build_workers = min(4, max((os.cpu_count() or 1) - 2, 0))
         for name, value, low in (('num_crops', num_crops, 1), ('topk', topk, 1), ('batch_images', batch_images, 1),
                                  ('build_workers', build_workers, 0)):
-            check_int(f'LabelBankDataset.{name}', value, low)
+            check_int(f'train_dataloader.dataset.{name}', value, low)  # where a LabelBankDataset sits in a config
         if not any(t.get('type') in ('BankedResizedCrop', BankedResizedCrop) for t in pipeline):
-            raise ValueError("LabelBankDataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
-        is_url = teacher_checkpoint.startswith(('http://', 'https://'))
+            raise ValueError("train_dataloader.dataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
+        is_url = '://' in teacher_checkpoint
         if not is_url and not osp.isfile(teacher_checkpoint):
-            raise FileNotFoundError(f'LabelBankDataset.teacher_checkpoint: no such file {teacher_checkpoint!r}')
+            raise FileNotFoundError(f'train_dataloader.dataset.teacher_checkpoint: no such file {teacher_checkpoint!r}')
         teacher = dict(teacher)
         if data_preprocessor is not None:
             teacher.setdefault('data_preprocessor', data_preprocessor)
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         named = dataset if isinstance(dataset, dict) else f'{type(dataset).__qualname__} of {len(self.dataset)}'
-        settings = dict(dataset=named, pipeline=list(pipeline), teacher=teacher,
-                        teacher_checkpoint=osp.basename(teacher_checkpoint),
-                        checkpoint_bytes=None if is_url else osp.getsize(teacher_checkpoint), num_crops=num_crops,
-                        topk=topk, seed=seed, draws='seeded per image')
+        content = teacher_checkpoint if is_url else f'sha256:{file_sha256(teacher_checkpoint)}'
+        settings = dict(dataset=named, pipeline=list(pipeline), teacher=teacher, teacher_checkpoint=content,
+                        num_crops=num_crops, topk=topk, seed=seed, draws='seeded per image')
         self.pipeline = Compose(pipeline)
         self.metainfo = getattr(self.dataset, 'metainfo', {})
         self.bank_path = osp.join(bank_root, _fingerprint(settings))
         self.batch_images, self.build_workers = batch_images, build_workers
-        if dist.is_main_process() and not osp.isfile(osp.join(self.bank_path, 'meta.json')):
-            print_log(f'label bank: building {self.bank_path} ({len(self.dataset)} images x {num_crops} crops)',
+        build = [not osp.isfile(osp.join(self.bank_path, 'meta.json'))]
+        dist.broadcast_object_list(build, 0)  # rank 0 decides, so every rank takes the same path
+        if build[0]:
+            print_log(f'label bank: building {self.bank_path} ({len(self.dataset)} images x {num_crops} crops'
+                      + (f', {dist.get_world_size()} ranks' if dist.get_world_size() > 1 else '') + ')',
                       logger='current')
             self._build(teacher, teacher_checkpoint, settings)
-        dist.barrier()
         self.bank = LabelBank(self.bank_path)
         if self.bank.num_images != len(self.dataset):
             raise ValueError(f'label bank {self.bank_path} holds {self.bank.num_images} images, the dataset '
@@ -176,21 +210,37 @@ class LabelBankDataset(Dataset):
         return self.prepare(index, self.bank.crop(index, crop), self.bank.soft_label(index, crop))
 
     def _build(self, teacher_cfg: dict, checkpoint: str, settings: dict) -> None:
-        """Label the crops with the teacher. The global random generators (torch, numpy, random) are put back
-        afterwards, so a run that builds the bank trains exactly as one that finds it built."""
+        """Label the crops with the teacher, each rank its contiguous share of the images, then rank 0 joins the
+        shares. The global random generators (torch, numpy, random) are put back afterwards, so a run that builds
+        the bank trains exactly as one that finds it built."""
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if rank == 0:
+            for directory in clean_stale_builds(self.bank_path):
+                print_log(f'label bank: removed {directory}, left by a killed build', logger='current')
+        token = [f'{socket.gethostname()}-{os.getpid()}']
+        dist.broadcast_object_list(token, 0)
+        tmp = f'{self.bank_path}.tmp-{token[0]}'
+        shards = [osp.join(tmp, f'shard-{r}') for r in range(world)]
+        first, last = rank * len(self.dataset) // world, (rank + 1) * len(self.dataset) // world
         with preserved_random_state():
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
             teacher = ROOT_MODELS.build(teacher_cfg)
-            load_checkpoint(teacher, checkpoint, map_location='cpu', logger='silent')
+            load_float_checkpoint(checkpoint, teacher)
             teacher.to(device).eval()
-            loader = DataLoader(_CropDraws(self, settings['num_crops'], settings['seed']),
-                                batch_size=self.batch_images, num_workers=self.build_workers, collate_fn=_collate_draws)
+            draws = Subset(_CropDraws(self, settings['num_crops'], settings['seed']), range(first, last))
+            loader = DataLoader(draws, batch_size=self.batch_images, num_workers=self.build_workers,
+                                collate_fn=_collate_draws)
 
             def logits(batch: dict) -> torch.Tensor:
                 return teacher(teacher.data_preprocessor(batch, False)['inputs'], mode='tensor')
 
-            build_label_bank(self.bank_path, len(self.dataset), settings['num_crops'], settings['topk'], loader,
-                             logits, settings, log=lambda msg: print_log(msg, logger='current'))
+            build_label_bank(shards[rank], last - first, settings['num_crops'], settings['topk'], loader, logits,
+                             settings, log=lambda msg: print_log(msg, logger='current'))
+        dist.barrier()
+        if rank == 0:
+            merge_label_banks(shards, self.bank_path)
+            shutil.rmtree(tmp, ignore_errors=True)
+        dist.barrier()
 
 
 class _CropDraws(Dataset):

@@ -14,7 +14,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -91,5 +91,37 @@ def build_label_bank(path: str, num_images: int, num_crops: int, topk: int,
     with open(osp.join(tmp, 'meta.json'), 'w') as f:
         json.dump(dict(num_images=num_images, num_crops=num_crops, topk=topk, num_classes=num_classes,
                        settings=settings), f, indent=1, default=str)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def merge_label_banks(parts: Sequence[str], path: str) -> None:
+    """Join banks of consecutive image ranges (in order, the same crops and settings) into one bank at `path`,
+    written into a temporary directory first and renamed when complete."""
+    def size(part: str) -> int:
+        with open(osp.join(part, 'meta.json')) as f:
+            return json.load(f)['num_images']
+
+    parts = [part for part in parts if size(part)] or list(parts[:1])  # more ranks than images: empty shares
+    if len(parts) == 1:
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(parts[0], path)
+        return
+    banks = [LabelBank(part) for part in parts]
+    num_images = sum(bank.num_images for bank in banks)
+    tmp = f'{path}.tmp-{os.getpid()}'
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in FILES:
+        first = banks[0].arrays[name]
+        out = np.lib.format.open_memmap(osp.join(tmp, f'{name}.npy'), 'w+', first.dtype,
+                                        (num_images, ) + first.shape[1:])
+        done = 0
+        for bank in banks:
+            out[done:done + bank.num_images] = bank.arrays[name]
+            done += bank.num_images
+        out.flush()
+    with open(osp.join(tmp, 'meta.json'), 'w') as f:
+        json.dump(dict(banks[0].meta, num_images=num_images), f, indent=1, default=str)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)

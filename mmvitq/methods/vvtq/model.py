@@ -19,7 +19,7 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor
 
-from ...models import QuantConv2d, QuantLinear, quantize_model
+from ...models import QConfig, QuantConv2d, QuantLinear, quantize_model
 from ...models.checkpoint import load_float_checkpoint
 from ...quantizers import BaseQuantizer
 from ...registry import MODELS
@@ -61,7 +61,7 @@ class VVTQ(BaseModel):
             architecture.setdefault('data_preprocessor', data_preprocessor)
         student = ROOT_MODELS.build(architecture)
         super().__init__(data_preprocessor=student.data_preprocessor, init_cfg=init_cfg)
-        quantize_model(student.backbone, qconfig)
+        quantize_model(student.backbone, QConfig.from_dict(qconfig, 'model.qconfig'))
         self.student = student
         self.checkpoint = checkpoint
         self.progress = 0.0
@@ -105,7 +105,6 @@ class VVTQ(BaseModel):
         losses['osc_weight'] = torch.tensor(weight)
         return losses
 
+
 for _registry in (MMPRETRAIN_MODELS, MMDET_MODELS, MODELS):
     _registry.register_module(module=VVTQ)
-
-

@@ -1,6 +1,8 @@
 """Oscillation curves as a picture: the model's oscillation rate over training, one line per run (PNG)."""
 from typing import Mapping, Sequence
 
+from ...utils import atomic_path
+
 
 def plot_oscillation(runs: Mapping[str, Sequence[tuple[int, float]]], path: str,
                      title: str = 'Weight oscillation during QAT') -> None:
@@ -21,5 +23,6 @@ def plot_oscillation(runs: Mapping[str, Sequence[tuple[int, float]]], path: str,
     if any(runs.values()):
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
