@@ -2,7 +2,8 @@
 
 No new loader: configs use mmpretrain's `FashionMNIST(data_root=..., download=False)`; this module
 only unpacks the packaged .gz files (Debian recompressed them, so mmpretrain's md5 sums of the .gz do
-not apply) and checks each IDX header: magic number and item count (idempotent).
+not apply) and checks each IDX file: magic number, item count and size (idempotent: a complete file is kept, a
+truncated or foreign one is unpacked again; each file is written under a temporary name and renamed).
 """
 import gzip
 import os
@@ -10,6 +11,8 @@ import shutil
 import struct
 
 from mmpretrain.datasets import FashionMNIST
+
+from ..utils import atomic_path
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 INSTALL_HINT = 'install it with `apt-get install -y dataset-fashion-mnist` (make install does this as root)'
@@ -23,10 +26,23 @@ EXPECTED = {
 
 
 def _check_header(path: str, name: str) -> None:
+    """Raise ValueError unless `path` is the complete IDX file `name`: header and size."""
+    magic, count = EXPECTED[name]
+    size = 16 + count * 28 * 28 if magic == 2051 else 8 + count
     with open(path, 'rb') as f:
-        magic, count = struct.unpack('>II', f.read(8))
-    if (magic, count) != EXPECTED[name]:
-        raise ValueError(f'{path}: IDX header (magic {magic}, {count} items) is not {EXPECTED[name]}')
+        header = f.read(8)
+    found = struct.unpack('>II', header) if len(header) == 8 else None
+    if found != (magic, count) or os.path.getsize(path) != size:
+        raise ValueError(f'{path}: not the complete IDX file (header {found}, {os.path.getsize(path)} bytes; '
+                         f'expected magic {magic}, {count} items, {size} bytes)')
+
+
+def _complete(path: str, name: str) -> bool:
+    try:
+        _check_header(path, name)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def prepare_fashion_mnist(out_dir: str, src_dir: str = DEBIAN_DIR) -> list[str]:
@@ -36,15 +52,15 @@ def prepare_fashion_mnist(out_dir: str, src_dir: str = DEBIAN_DIR) -> list[str]:
     for gz_name, _ in FashionMNIST.train_list + FashionMNIST.test_list:
         name = gz_name[:-len('.gz')]
         target = os.path.join(out_dir, name)
-        if os.path.exists(target):
+        if _complete(target, name):
             continue
         source = os.path.join(src_dir, gz_name)
         if not os.path.exists(source):
             raise FileNotFoundError(f'Fashion-MNIST file {source} is missing: {INSTALL_HINT}')
-        with gzip.open(source, 'rb') as src, open(target + '.part', 'wb') as dst:
-            shutil.copyfileobj(src, dst)
-        _check_header(target + '.part', name)
-        os.replace(target + '.part', target)  # never leave a half-written file behind
+        with atomic_path(target) as tmp:  # never leave a half-written file behind
+            with gzip.open(source, 'rb') as src, open(tmp, 'wb') as dst:
+                shutil.copyfileobj(src, dst)
+            _check_header(tmp, name)
         written.append(target)
     return written
 

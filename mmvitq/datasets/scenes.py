@@ -3,15 +3,19 @@
 Each scene holds `min_objects`..`max_objects` items at random scales and positions; a new item may
 overlap earlier boxes by at most `max_iou`. Masks are the item's own pixels (what stays visible after
 later pastes); boxes are the tight boxes of those masks; items left less than half visible are dropped.
-Seeded: the same arguments give the same set.
+Seeded: the same arguments give the same set. The annotation JSON is written last (atomically) and records the
+settings, so a build killed half-way, or one with other settings, is never taken for this set
+(`scenes_up_to_date`).
 """
-import json
 import os
 from typing import Sequence
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from ..utils import write_json
+from .coco_files import coco_up_to_date, forget
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -54,14 +58,30 @@ def make_scene(items: np.ndarray, labels: np.ndarray, rng: np.random.Generator, 
     return image, [(c, m) for c, m, _, area in placed if m.sum() >= 0.5 * area]
 
 
+def scene_settings(num_scenes: int, source: str, canvas: int = 128, min_objects: int = 1, max_objects: int = 6,
+                   scale_range: tuple[float, float] = (1.0, 2.5), max_iou: float = 0.3, seed: int = 0) -> dict:
+    """What a scene set is built from, as recorded in its annotation file (`source`: the items' split)."""
+    return dict(num_scenes=num_scenes, source=source, canvas=canvas, min_objects=min_objects, max_objects=max_objects,
+                scale_range=list(scale_range), max_iou=max_iou, seed=seed, version=1)
+
+
+def scenes_up_to_date(out_dir: str, split: str, settings: dict) -> bool:
+    """Whether out_dir holds the complete `split` built with `settings` (see `scene_settings`)."""
+    return coco_up_to_date(os.path.join(out_dir, 'annotations', f'{split}.json'), out_dir, settings)
+
+
 def build_scenes(items: np.ndarray, labels: np.ndarray, classes: Sequence[str], num_scenes: int, out_dir: str,
                  split: str, canvas: int = 128, min_objects: int = 1, max_objects: int = 6,
-                 scale_range: tuple[float, float] = (1.0, 2.5), max_iou: float = 0.3, seed: int = 0) -> dict:
-    """Write `num_scenes` PNGs to out_dir/split/ and COCO json to out_dir/annotations/split.json."""
+                 scale_range: tuple[float, float] = (1.0, 2.5), max_iou: float = 0.3, seed: int = 0,
+                 source: str = 'unknown') -> dict:
+    """Write `num_scenes` PNGs to out_dir/split/ and COCO json to out_dir/annotations/split.json (last)."""
     rng = np.random.default_rng(seed)
+    ann_file = os.path.join(out_dir, 'annotations', f'{split}.json')
+    forget(ann_file)
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
-    os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
-    coco = dict(images=[], annotations=[], categories=[dict(id=i + 1, name=n) for i, n in enumerate(classes)])
+    settings = scene_settings(num_scenes, source, canvas, min_objects, max_objects, scale_range, max_iou, seed)
+    coco = dict(info=dict(settings=settings), images=[], annotations=[],
+                categories=[dict(id=i + 1, name=n) for i, n in enumerate(classes)])
     for image_id in range(1, num_scenes + 1):
         image, objects = make_scene(items, labels, rng, canvas, min_objects, max_objects, scale_range, max_iou)
         file_name = f'{split}/{image_id:06d}.png'
@@ -74,6 +94,5 @@ def build_scenes(items: np.ndarray, labels: np.ndarray, classes: Sequence[str], 
             coco['annotations'].append(
                 dict(id=len(coco['annotations']) + 1, image_id=image_id, category_id=category + 1,
                      bbox=[x0, y0, x1 - x0, y1 - y0], area=float(mask.sum()), segmentation=rle, iscrowd=0))
-    with open(os.path.join(out_dir, 'annotations', f'{split}.json'), 'w') as f:
-        json.dump(coco, f)
+    write_json(ann_file, coco)
     return coco

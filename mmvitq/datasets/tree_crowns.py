@@ -4,14 +4,18 @@ The wheel (`pip install --no-deps deepforest`, MIT licence) is never imported: i
 located with importlib and read as files. Four images carry Pascal VOC boxes (~950 crowns; one image
 labels them Alive/Dead, mapped here to the single class 'Tree'). Images are cut into non-overlapping
 tiles; boxes are clipped to their tile and kept when at least `min_visible` of their area lies inside.
-Every `val_every`-th tile goes to the validation split.
+Every `val_every`-th tile goes to the validation split. The annotation JSONs are written last (atomically)
+and record the settings and source files, so a build killed half-way is never taken for a complete set
+(`tree_crowns_up_to_date`).
 """
 import importlib.util
-import json
 import os
 import xml.etree.ElementTree as ET
 
 import cv2
+
+from ..utils import write_json
+from .coco_files import coco_up_to_date, forget
 
 CLASSES = ('Tree', )
 INSTALL_HINT = 'install the deepforest wheel without its dependencies: pip install --no-deps deepforest==2.1.0'
@@ -37,13 +41,31 @@ def read_voc(xml_path: str) -> tuple[str, list[list[float]]]:
     return image, boxes
 
 
+def tree_crown_settings(data_dir: str | None = None, tile: int = 400, min_visible: float = 0.5,
+                        val_every: int = 5) -> dict:
+    """What the tree-crown tiles are built from: the settings and each annotation file's name and size."""
+    data_dir = data_dir or deepforest_data_dir()
+    names = sorted(f for f in os.listdir(data_dir) if f.endswith('.xml'))
+    sources = {f: os.path.getsize(os.path.join(data_dir, f)) for f in names}
+    return dict(tile=tile, min_visible=min_visible, val_every=val_every, sources=sources, version=1)
+
+
+def tree_crowns_up_to_date(out_dir: str, settings: dict) -> bool:
+    """Whether out_dir holds both complete splits built with `settings` (see `tree_crown_settings`)."""
+    return all(coco_up_to_date(os.path.join(out_dir, 'annotations', f'{split}.json'), out_dir, settings)
+               for split in ('train', 'val'))
+
+
 def build_tree_crowns(out_dir: str, data_dir: str | None = None, tile: int = 400, min_visible: float = 0.5,
                       val_every: int = 5) -> dict[str, dict]:
-    """Write tiles to out_dir/images/ and COCO json to out_dir/annotations/{train,val}.json."""
+    """Write tiles to out_dir/images/ and COCO json to out_dir/annotations/{train,val}.json (last)."""
     data_dir = data_dir or deepforest_data_dir()
+    settings = tree_crown_settings(data_dir, tile, min_visible, val_every)
+    for split in ('train', 'val'):
+        forget(os.path.join(out_dir, 'annotations', f'{split}.json'))
     os.makedirs(os.path.join(out_dir, 'images'), exist_ok=True)
-    os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
-    sets = {s: dict(images=[], annotations=[], categories=[dict(id=1, name='Tree')]) for s in ('train', 'val')}
+    sets = {s: dict(info=dict(settings=settings), images=[], annotations=[], categories=[dict(id=1, name='Tree')])
+            for s in ('train', 'val')}
     tile_index = 0
     for xml_name in sorted(f for f in os.listdir(data_dir) if f.endswith('.xml')):
         image_path, boxes = read_voc(os.path.join(data_dir, xml_name))
@@ -71,6 +93,5 @@ def build_tree_crowns(out_dir: str, data_dir: str | None = None, tile: int = 400
                     coco['annotations'].append(dict(id=len(coco['annotations']) + 1, image_id=image_id, category_id=1,
                                                     bbox=[cx0 - tx, cy0 - ty, w, h], area=w * h, iscrowd=0))
     for split, coco in sets.items():
-        with open(os.path.join(out_dir, 'annotations', f'{split}.json'), 'w') as f:
-            json.dump(coco, f)
+        write_json(os.path.join(out_dir, 'annotations', f'{split}.json'), coco)
     return sets
