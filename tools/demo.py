@@ -14,11 +14,12 @@ import os.path as osp
 import re
 import sys
 
-from mmvitq.utils import run_measured
+from mmvitq.utils import atomic_path, run_measured, write_json, write_text
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FLOAT_CONFIG = 'configs/fp/deit-tiny-p4_fashion-mnist.py'
 FLOAT_CHECKPOINT = 'checkpoints/deit-tiny-p4_fashion-mnist-*.pth'
+DEFAULT_BITS = [8, 4]
 #: (method, config, bit-widths, how it runs). 'ptq' configs test the float checkpoint with their bits set in
 #: model.backbone.qconfig; 'lampq' configs test it with their average bits set in test_cfg.weight_bits (mixed
 #: precision); 'train' configs (model.qconfig) start from it as the teacher, train, and their last checkpoint
@@ -82,8 +83,8 @@ def train_float(work_dir: str) -> str:
         return f.read().strip()
 
 
-def write_report(rows: list[dict], out_dir: str) -> str:
-    """Write demo.md (table + commands), demo.json and demo.png (top-1 against bits); returns the table."""
+def write_report(rows: list[dict], out_dir: str, name: str = 'demo') -> str:
+    """Write NAME.md (table + commands), NAME.json and NAME.png (top-1 against bits); returns the table."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -102,10 +103,8 @@ def write_report(rows: list[dict], out_dir: str) -> str:
               'tools/train.py process for trained methods; peak memory is the peak resident set size.', '',
               'Commands:', '']
     lines += [f'- {r["method"]}, {r["bits"] or "FP32"}: `{r["command"]}`' for r in rows]
-    with open(osp.join(out_dir, 'demo.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    with open(osp.join(out_dir, 'demo.json'), 'w') as f:
-        json.dump(rows, f, indent=2)
+    write_text(osp.join(out_dir, f'{name}.md'), '\n'.join(lines) + '\n')
+    write_json(osp.join(out_dir, f'{name}.json'), rows, indent=2)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.axhline(fp32, color='k', linestyle='--', label=f'FP32 ({fp32:.2f}%)')
@@ -116,7 +115,8 @@ def write_report(rows: list[dict], out_dir: str) -> str:
     ax.set_xticks(sorted({r['bits'] for r in rows[1:]}))
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(osp.join(out_dir, 'demo.png'), dpi=120)
+    with atomic_path(osp.join(out_dir, f'{name}.png')) as tmp:
+        fig.savefig(tmp, dpi=120)
     return table
 
 
@@ -124,9 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description='FP32 vs quantized ViT on Fashion-MNIST, every method')
     parser.add_argument('--checkpoint', help=f'float checkpoint (default: the committed {FLOAT_CHECKPOINT})')
     parser.add_argument('--train', action='store_true', help='train the float ViT first instead')
-    parser.add_argument('--bits', type=int, nargs='+', default=[8, 4], help='bit-widths to run (weights = acts)')
+    parser.add_argument('--bits', type=int, nargs='+', default=DEFAULT_BITS, help='bit-widths to run (weights = acts)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--out', default='results', help='where demo.md, demo.json and demo.png go')
+    parser.add_argument('--out', default='results', help='where demo.md, demo.json and demo.png go (demo_w4.* etc. '
+                        'for other --bits)')
     parser.add_argument('--cfg-options', nargs='+', default=[], help='passed to every tools/test.py run')
     parser.add_argument('--bank-root', default='work_dirs/label_banks', help="VVTQ's label banks (built once)")
     parser.add_argument('--vvtq-iters', type=int, default=469, help="VVTQ's schedule (default: one epoch)")
@@ -177,8 +178,10 @@ def main() -> None:
                              f'model.qconfig.a_bits={bits}', *args.cfg_options]
                 cmd = test + [config] + (['--cfg-options', *args.cfg_options] if args.cfg_options else [])
                 rows.append(evaluate(name, bits, cmd, work_dir, step, train_cmd))
-    print(write_report(rows, args.out))
-    print(f'[demo] wrote {args.out}/demo.md, demo.json and demo.png')
+    # The default run's report is demo.*; runs at other widths get their own (demo_w4.*), not overwriting it.
+    name = 'demo' if args.bits == DEFAULT_BITS else 'demo_' + '-'.join(f'w{b}' for b in args.bits)
+    print(write_report(rows, args.out, name))
+    print(f'[demo] wrote {args.out}/{name}.md, {name}.json and {name}.png')
 
 
 if __name__ == '__main__':

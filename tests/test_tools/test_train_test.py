@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from mmvitq.utils import load_checkpoint_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = 'configs/fp/deit-tiny-p4_fashion-mnist.py'
@@ -53,8 +54,7 @@ def test_train_then_test_agree(trained, tmp_path):
     assert re.search(r'PTQ: calibrated (\d+)/\1 quantizers on 64 images', log)
     with open(tmp_path / 'ptq.json') as f:
         assert abs(json.load(f)['accuracy/top1'] - val_top1) <= 3.0  # W8A8 of a 1-epoch model, 128 images
-    import torch
-    state = torch.load(tmp_path / 'ptq' / 'ptq_calibrated.pth', map_location='cpu', weights_only=False)['state_dict']
+    state = load_checkpoint_file(str(tmp_path / 'ptq' / 'ptq_w8a8.pth'))['state_dict']
     flags = [v for k, v in state.items() if k.endswith('.calibrated')]
     assert flags and all(bool(f) for f in flags)
 
@@ -67,7 +67,7 @@ def test_repq_checkpoint_tests_as_saved(trained, tmp_path):
     log = run(['tools/test.py', repq, checkpoint, '--work-dir', str(tmp_path), '--out', str(tmp_path / 'a.json'),
                *options])
     assert 'RepQ-ViT: folded per-channel scales of 12 post-LayerNorm inputs' in log
-    log = run(['tools/test.py', repq, str(tmp_path / 'ptq_calibrated.pth'), '--work-dir', str(tmp_path / 'again'),
+    log = run(['tools/test.py', repq, str(tmp_path / 'repq_w4a4.pth'), '--work-dir', str(tmp_path / 'again'),
                '--out', str(tmp_path / 'b.json'), *options])
     assert 'testing it as it is' in log and 'RepQ-ViT: folded' not in log
     with open(tmp_path / 'a.json') as a, open(tmp_path / 'b.json') as b:
@@ -76,7 +76,6 @@ def test_repq_checkpoint_tests_as_saved(trained, tmp_path):
 
 def test_lampq_searches_then_tests_and_its_checkpoint_retests(trained, tmp_path):
     """LampQTestLoop: the allocation meets the budget, is saved in the checkpoint, which re-tests as it is."""
-    import torch
     checkpoint, _, subset = trained
     config = 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py'
     options = ['--cfg-options', *subset, 'test_cfg.num_images=64', 'test_cfg.search_images=64',
@@ -84,17 +83,17 @@ def test_lampq_searches_then_tests_and_its_checkpoint_retests(trained, tmp_path)
     log = run(['tools/test.py', config, checkpoint, '--work-dir', str(tmp_path), '--out', str(tmp_path / 'a.json'),
                *options])
     assert re.search(r'LampQ: 37 layers, [123] rounds on 64 images', log)
-    with open(tmp_path / 'lampq_allocation.json') as f:
+    with open(tmp_path / 'lampq_w3.5a3.5_allocation.json') as f:
         report = json.load(f)
     assert report['average_weight_bits'] <= 3.5 + 1e-9 and report['average_act_bits'] <= 3.5 + 1e-9
-    state = torch.load(tmp_path / 'ptq_calibrated.pth', map_location='cpu', weights_only=False)['state_dict']
+    state = load_checkpoint_file(str(tmp_path / 'lampq_w3.5a3.5.pth'))['state_dict']
     for path, bits in report['allocation'].items():
         if path.endswith(('.qk', '.av')):  # attention matmuls: both inputs
             expected = {'a_quant': bits['a_bits'], 'b_quant': bits['a_bits']}
         else:
             expected = {'weight_quant': bits['w_bits'], 'input_quant': bits['a_bits']}
         assert {name: int(state[f'backbone.{path}.{name}.bits']) for name in expected} == expected
-    log = run(['tools/test.py', config, str(tmp_path / 'ptq_calibrated.pth'), '--work-dir', str(tmp_path / 'again'),
+    log = run(['tools/test.py', config, str(tmp_path / 'lampq_w3.5a3.5.pth'), '--work-dir', str(tmp_path / 'again'),
                '--out', str(tmp_path / 'b.json'), *options])
     assert 'testing it as it is' in log and 'LampQ:' not in log
     with open(tmp_path / 'a.json') as a, open(tmp_path / 'b.json') as b:
@@ -106,14 +105,14 @@ def test_demo_runs_every_method(trained, tmp_path):
     run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
          str(tmp_path / 'results'), '--bank-root', str(tmp_path / 'banks'), '--vvtq-iters', '2', '--cfg-options',
          *subset], timeout=1500)  # a dozen runs in one process
-    with open(tmp_path / 'results' / 'demo.json') as f:
+    with open(tmp_path / 'results' / 'demo_w4.json') as f:
         rows = json.load(f)
     METHODS = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))['METHODS']
     expected = [('FP32', None)] + [(name, 4) for name, _, bits, _ in METHODS if 4 in bits]
     assert [(r['method'], r['bits']) for r in rows] == expected
     assert all(0 <= r['top1'] <= 100 and r['seconds'] > 0 and r['peak_mib'] > 100 for r in rows)
-    assert (tmp_path / 'results' / 'demo.png').stat().st_size > 10_000
-    assert (tmp_path / 'results' / 'demo.md').read_text().count('| W4A4 |') == len(rows) - 1
+    assert (tmp_path / 'results' / 'demo_w4.png').stat().st_size > 10_000
+    assert (tmp_path / 'results' / 'demo_w4.md').read_text().count('| W4A4 |') == len(rows) - 1
 
 
 def test_bad_config_option_fails_before_training(tmp_path):
@@ -128,12 +127,12 @@ def test_bad_ptq_setting_fails_before_calibration(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/test.py', 'configs/ptq/ptq-minmax_deit-tiny-p4_4w4a_fashion-mnist.py',
                            str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path), '--cfg-options',
                            'test_cfg.num_images=0'], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and 'PTQTestLoop: num_images must be an int >= 1, got 0' in proc.stderr
+    assert proc.returncode != 0 and 'test_cfg.num_images must be an int >= 1, got 0' in proc.stderr
 
 
 def test_bad_lampq_setting_fails_before_calibration(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/test.py', 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py',
                            str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path), '--cfg-options',
                            'test_cfg.weight_bits=9'], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and 'LampQ: weight_bits must be a number in 2..8' in proc.stderr
-    assert not os.path.exists(tmp_path / 'lampq_allocation.json')
+    assert proc.returncode != 0 and 'test_cfg.weight_bits must be a number in 2..8' in proc.stderr
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(('.pth', '.json', '.png'))]  # no allocation, no model

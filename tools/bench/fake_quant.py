@@ -8,7 +8,6 @@ prints a table of medians and ratios and writes the same numbers as JSON.
     python tools/bench/fake_quant.py [--device cuda] [--shapes 64x197x384 768x768] [--out FILE]
 """
 import argparse
-import json
 import math
 import os
 import platform
@@ -19,6 +18,7 @@ from typing import Callable
 import torch
 
 from mmvitq.ops import backend, fake_quant_per_channel, fake_quant_per_tensor, quant_range, reference
+from mmvitq.utils import write_json
 
 DEFAULT_SHAPES = ('64x197x384', '64x197x768', '64x197x3072', '768x768', '3072x768')
 
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument('--shapes', nargs='+', default=DEFAULT_SHAPES, help='e.g. 64x197x384 768x768')
     parser.add_argument('--bits', type=int, default=4)
     parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--out', default='work_dirs/bench/fake_quant.json')
+    parser.add_argument('--out', help='JSON file (default: work_dirs/bench/fake_quant_<device>_<dtype>_w<bits>.json)')
     args = parser.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     print(f'device={device} ({backend(device)} kernels) dtype={args.dtype} bits={args.bits} '
@@ -120,9 +120,9 @@ def main() -> None:
             print(f'  {name:34s} {r["forward_ms"]:9.2f} {r.get("forward_backward_ms", float("nan")):11.2f}')
         for name, value in results['shapes'][text]['ratios'].items():
             print(f'  {name:44s} {value:6.2f}x')
+    args.out = args.out or f'work_dirs/bench/fake_quant_{args.device}_{args.dtype}_w{args.bits}.json'
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f, indent=2)
+    write_json(args.out, results, indent=2)
     print(f'\nwrote {args.out}')
 
 

@@ -12,7 +12,6 @@ Prints the table and the ratios (GPLQ time / QAT time, GPLQ memory / float fine-
 them as JSON. Extra --cfg-options go to every run (e.g. a dataset subset for a quick check).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -20,7 +19,7 @@ import sys
 
 from mmengine.config import Config
 
-from mmvitq.utils import run_measured
+from mmvitq.utils import run_measured, write_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GPLQ = 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py'
@@ -99,8 +98,7 @@ def main() -> None:
           f'{"" if qat["reached_gplq"] else " (QAT never reached GPLQ top-1)"}; GPLQ memory / float fine-tuning '
           f'memory ({memory}): {ratios["gplq_memory_over_float_finetune_memory"]:.3f}')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(dict(gplq=gplq, qat=qat, float_finetune=finetune, ratios=ratios), f, indent=2)
+    write_json(args.out, dict(gplq=gplq, qat=qat, float_finetune=finetune, ratios=ratios), indent=2)
     print(f'[bench] wrote {args.out}')
 
 

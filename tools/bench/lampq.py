@@ -13,6 +13,7 @@ Every row is a tools/test.py (or, for GPLQ, tools/train.py) process on the commi
 Writes lampq.json, lampq_pareto.png and lampq_allocation.png (the 4-bit allocation) into --out-dir.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -21,7 +22,7 @@ import sys
 
 from mmengine.config import Config
 
-from mmvitq.utils import run_measured
+from mmvitq.utils import atomic_path, run_measured, write_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LAMPQ = 'configs/lampq/lampq_deit-tiny-p4_4bit_fashion-mnist.py'
@@ -38,8 +39,9 @@ def test(config: str, checkpoint: str, work_dir: str, options: list[str]) -> dic
                               cwd=ROOT)
     with open(metrics) as f:
         row = dict(top1=json.load(f)['accuracy/top1'], seconds=seconds)
-    report = osp.join(work_dir, 'lampq_allocation.json')
-    if osp.exists(report):
+    reports = glob.glob(osp.join(work_dir, 'lampq_*_allocation.json'))  # named by the budget
+    if reports:
+        report = reports[0]
         with open(report) as f:
             report = json.load(f)
         row.update(search_seconds=report['seconds'], weight_bits=report['average_weight_bits'],
@@ -61,7 +63,8 @@ def plot_pareto(lampq: list[dict], uniform: list[dict], fp32: float, path: str) 
            title='Fashion-MNIST ViT: accuracy vs average bits')
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -101,12 +104,12 @@ def main() -> None:
               f'{searched[0]["search_seconds"]:.1f} s = {100 * result["search_over_gplq"]:.1f}% of it', flush=True)
 
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(osp.join(args.out_dir, 'lampq.json'), 'w') as f:
-        json.dump(result, f, indent=2)
+    write_json(osp.join(args.out_dir, 'lampq.json'), result, indent=2)
     plot_pareto(lampq, uniform, fp32, osp.join(args.out_dir, 'lampq_pareto.png'))
     four = [b for b in args.budgets if b == 4.0]
     if four:
-        shutil.copy(osp.join(work, 'lampq_4', 'lampq_allocation.png'), osp.join(args.out_dir, 'lampq_allocation.png'))
+        shutil.copy(osp.join(work, 'lampq_4', 'lampq_w4a4_allocation.png'),
+                    osp.join(args.out_dir, 'lampq_allocation.png'))
     print('\n| run | average bits (W / A) | top-1 (%) | vs FP32 (pt) | wall time (s) | search (s) |\n'
           '|---|---|---|---|---|---|')
     print(f'| FP32 | 32 | {fp32:.2f} | +0.00 | - | - |')

@@ -15,7 +15,6 @@ and writes JSON.
 """
 import argparse
 import ctypes
-import json
 import os
 import os.path as osp
 import statistics
@@ -24,13 +23,14 @@ import time
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmvitq  # noqa: F401  (registers GPLQ)
 from mmvitq.methods.gplq.stages import calibrate_activations, calibrate_weights, fit_feature_pca
+from mmvitq.models.checkpoint import load_float_checkpoint
+from mmvitq.utils import write_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GPLQ = 'configs/gplq/gplq_deit-tiny-p4_4w4a_fashion-mnist.py'
@@ -73,7 +73,7 @@ def build(config: str, kind: str, inputs: torch.Tensor) -> torch.nn.Module:
     cfg = Config.fromfile(osp.join(ROOT, config))
     if kind == 'float':
         model = MODELS.build(cfg.model.architecture)
-        load_checkpoint(model, osp.join(ROOT, cfg.model.teacher_checkpoint), map_location='cpu', logger='silent')
+        load_float_checkpoint(osp.join(ROOT, cfg.model.teacher_checkpoint), model)
     else:
         cfg.model.compact_activations = kind == 'compact'
         cfg.model.teacher_checkpoint = osp.join(ROOT, cfg.model.teacher_checkpoint)
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--repeats', type=int, default=3, help='steps per run after one warm-up step')
-    parser.add_argument('--out', default='results/step_memory.json')
+    parser.add_argument('--out', help='JSON file (default: results/step_memory_<device>_b<batch size>.json)')
     args = parser.parse_args()
     init_default_scope('mmpretrain')
     device = torch.device(args.device)
@@ -137,9 +137,9 @@ def main() -> None:
         r['memory_ratio'], r['time_ratio'] = r['peak_mib'] / base['peak_mib'], r['seconds'] / base['seconds']
         print(f'| {name} | {r["peak_mib"]:.0f} | {r["memory_ratio"]:.2f} | {r["seconds"]:.2f} | '
               f'{r["time_ratio"]:.2f} |')
+    args.out = args.out or f'results/step_memory_{args.device}_b{args.batch_size}.json'
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(dict(device=args.device, batch_size=args.batch_size, runs=results), f, indent=2)
+    write_json(args.out, dict(device=args.device, batch_size=args.batch_size, runs=results), indent=2)
     print(f'[bench] wrote {args.out}')
 
 

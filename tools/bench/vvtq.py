@@ -17,8 +17,8 @@ second half of training and its value at the end:
   how oscillation and accuracy answer to the regulariser's strength;
 - baselines: plain LSQ QAT (configs/qat/lsq_..., GPLQ's joint loop: per-channel activations, task loss) for the
   same epochs, and GPLQ (one epoch + weight PTQ), at b bits.
-`--epochs` shortens every schedule (default: each config's own). Writes vvtq.json, vvtq.md and
-vvtq_oscillation.png (oscillation rate over training, per run) into --out-dir.
+`--epochs` shortens every schedule (default: each config's own). Writes vvtq_<bits>.json, vvtq_<bits>.md and
+vvtq_<bits>_oscillation.png (oscillation rate over training, per run) into --out-dir, e.g. vvtq_w2-w4.json.
 """
 import argparse
 import json
@@ -31,7 +31,7 @@ import time
 import torch
 from mmengine.config import Config
 
-from mmvitq.utils import run_measured
+from mmvitq.utils import run_measured, write_json, write_text
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VVTQ = 'configs/vvtq/vvtq_deit-tiny-p4_{b}w{b}a_fashion-mnist.py'
@@ -84,8 +84,7 @@ def train(name: str, config: str, work_dir: str, options: list[str]) -> dict:
                    osc_history=report['history'])
     print(f'[bench] {name}: top-1 {row["top1"]:.2f}%  {seconds:.0f} s'
           + (f'  oscillation {row["osc_rate"]:.3f}%' if 'osc_rate' in row else ''), flush=True)
-    with open(saved, 'w') as f:
-        json.dump(dict(row, cmd=cmd[1:]), f)
+    write_json(saved, dict(row, cmd=cmd[1:]))
     return row
 
 
@@ -173,8 +172,8 @@ def main() -> None:
                         quant + [f'train_cfg.max_epochs={max(int(round(epochs)), 1)}'])
             gplq = train(f'W{bits}A{bits} GPLQ', GPLQ, osp.join(args.work_dir, f'gplq{bits}'), quant)
             result['runs'] += [dict(lsq, bits=bits, baseline='lsq'), dict(gplq, bits=bits, baseline='gplq')]
-    with open(osp.join(args.out_dir, 'vvtq.json'), 'w') as f:
-        json.dump(result, f, indent=2)
+    out = 'vvtq_' + '-'.join(f'w{b}' for b in args.bits)  # one name per bit set: runs at other bits keep theirs
+    write_json(osp.join(args.out_dir, f'{out}.json'), result, indent=2)
     lines = ['| run | top-1 (%) | oscillation, mean over the 2nd half (%) | at the end (%) | wall time (s) |',
              '|---|---|---|---|---|']
     lines += [f'| {r["run"]} | {r["top1"]:.2f} | {r["osc_second_half"]:.4f} | {r["osc_rate"]:.3f} | '
@@ -183,12 +182,11 @@ def main() -> None:
     lines += ['', '| bits | regulariser, vectorised (ms) | per-bin loop (ms) | speed-up |', '|---|---|---|---|']
     lines += [f'| W{b} | {1e3 * t["vectorised"]:.1f} | {1e3 * t["loop"]:.1f} | {t["speedup"]:.1f}x |'
               for b, t in result['regularizer_time'].items()]
-    with open(osp.join(args.out_dir, 'vvtq.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_text(osp.join(args.out_dir, f'{out}.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
     if result['runs']:
-        plot_oscillation_runs(result['runs'], osp.join(args.out_dir, 'vvtq_oscillation.png'))
-    print(f'[bench] wrote {args.out_dir}/vvtq.json, vvtq.md' + (', vvtq_oscillation.png' if result['runs'] else ''))
+        plot_oscillation_runs(result['runs'], osp.join(args.out_dir, f'{out}_oscillation.png'))
+    print(f'[bench] wrote {args.out_dir}/{out}.json, {out}.md' + (f', {out}_oscillation.png' if result['runs'] else ''))
 
 
 if __name__ == '__main__':
