@@ -1,4 +1,5 @@
 """mmengine pieces shared by the methods: the Runner, loops and hooks."""
+from .deploy import OnnxRuntimeHook
 from .dist import setup_cpu_distributed
 from .gplq import GPLQTestLoop, GPLQTrainLoop
 from .hooks import RandomStateHook
@@ -9,5 +10,5 @@ from .vvtq import OscillationTrackerHook, ProgressHook, QuantizerInitHook
 
 __all__ = [
     'Runner', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',
-    'LampQTestLoop', 'RandomStateHook', 'QuantizerInitHook', 'ProgressHook', 'OscillationTrackerHook'
+    'LampQTestLoop', 'RandomStateHook', 'OnnxRuntimeHook', 'QuantizerInitHook', 'ProgressHook', 'OscillationTrackerHook'
 ]

@@ -5,6 +5,7 @@
   complete checkpoint, or that needs code to unpickle, fails naming it. `unsafe_load=True` in the config
   (tools: `--unsafe-load`) opts into full unpickling, with a warning naming the file.
 - Every checkpoint is written to a temporary file and renamed, and its message hub needs no `getattr`.
+- A packed checkpoint (tools/publish_model.py --pack) is unpacked as it loads.
 
 tools/train.py and tools/test.py use it; for other tools (e.g. mmpretrain's), `runner_type='mmvitq.Runner'`.
 """
@@ -17,6 +18,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner as MMEngineRunner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
+from ..deploy.pack import unpack_checkpoint
 from ..registry import RUNNERS
 from ..utils import atomic_path, load_checkpoint_file, portable_message_hub
 
@@ -45,7 +47,7 @@ class Runner(MMEngineRunner):
 
     def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006  (mmengine's signature)
-        checkpoint = load_checkpoint_file(filename, map_location, unsafe=self.unsafe_load)
+        checkpoint = unpack_checkpoint(load_checkpoint_file(filename, map_location, unsafe=self.unsafe_load))
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
