@@ -1,7 +1,7 @@
 """Evaluate a float or quantized checkpoint with an mmengine config, like mmdet's tools/test.py.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out metrics.json] [--cfg-options k=v ...]
-    python tools/test.py CONFIG CHECKPOINT --backend onnxruntime [--no-ort-optimize]   # exported, in onnxruntime
+    python tools/test.py CONFIG CHECKPOINT --backend onnxruntime [--no-ort-optimize] [--fold]   # in onnxruntime
 """
 import argparse
 
@@ -21,13 +21,17 @@ def main() -> None:
                         help='onnxruntime: export the (calibrated) model to ONNX in the work dir and test it there')
     parser.add_argument('--no-ort-optimize', action='store_true',
                         help='with --backend onnxruntime: no graph optimisations (QDQ as written, no integer kernels)')
+    parser.add_argument('--fold', action='store_true',
+                        help='with --backend onnxruntime: fold per-channel inputs after each LayerNorm into it first')
     add_common_args(parser)
     args = parser.parse_args()
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.backend == 'onnxruntime':
         cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                            dict(type='OnnxRuntimeHook', optimize=not args.no_ort_optimize)]
+                            dict(type='OnnxRuntimeHook', optimize=not args.no_ort_optimize, fold=args.fold)]
+    elif args.no_ort_optimize or args.fold:
+        parser.error('--no-ort-optimize and --fold go with --backend onnxruntime')
     metrics = Runner.from_cfg(cfg).test()
     if args.out and is_main_process():
         write_json(args.out, {k: float(v) for k, v in metrics.items()}, indent=2)

@@ -20,10 +20,12 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-#: Fused operators that compute on integers.
+#: Fused operators that multiply integers (8-bit inputs and weights).
 INTEGER_KERNELS = ('MatMulIntegerToFloat', 'QLinearMatMul', 'MatMulInteger', 'QLinearConv', 'ConvInteger', 'QGemm',
-                   'DynamicQuantizeMatMul', 'MatMulNBits', 'QAttention')
-COMPUTE = ('MatMul', 'Gemm', 'Conv') + INTEGER_KERNELS
+                   'DynamicQuantizeMatMul', 'QAttention')
+#: Fused operators with packed low-bit weights and float (or, by accuracy level, int8) inputs.
+NBITS_KERNELS = ('MatMulNBits', )
+COMPUTE = ('MatMul', 'Gemm', 'Conv') + INTEGER_KERNELS + NBITS_KERNELS
 DISABLED_OPTIMIZERS = ('MatMulAddFusion', )
 
 
@@ -62,7 +64,8 @@ def _weight_layer(node: onnx.NodeProto, producers: dict) -> Optional[str]:
 def kernel_report(path: str, threads: Optional[int] = None) -> dict:
     """Which kernel onnxruntime runs for each matmul/conv of the model at `path`, after its optimisations:
     `layers` ({weight layer: kernel}), `attention` (kernels of the activation-activation matmuls, in order),
-    `counts` ({kernel: number of nodes}) and `integer` (how many compute nodes run on integer kernels)."""
+    `counts` ({kernel: number of nodes}), `integer` (how many run on integer kernels), `nbits` (how many on
+    packed low-bit weights) and `total`."""
     with tempfile.TemporaryDirectory() as tmp:
         optimized = osp.join(tmp, 'optimized.onnx')
         session(path, True, threads, optimized)
@@ -79,7 +82,8 @@ def kernel_report(path: str, threads: Optional[int] = None) -> dict:
             layers[layer] = node.op_type
     kernels = list(layers.values()) + attention
     return dict(layers=layers, attention=attention, counts=dict(Counter(kernels)),
-                integer=sum(k in INTEGER_KERNELS for k in kernels), total=len(kernels))
+                integer=sum(k in INTEGER_KERNELS for k in kernels), nbits=sum(k in NBITS_KERNELS for k in kernels),
+                total=len(kernels))
 
 
 class OrtModule(nn.Module):

@@ -3,6 +3,7 @@
 The example input of the export is the first batch of the test loader, preprocessed by the model's data
 preprocessor; the exported graph takes preprocessed images (any batch size, the loader's image size).
 """
+import copy
 import os.path as osp
 from typing import Optional
 
@@ -11,6 +12,7 @@ from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
+from torch import nn
 
 from ..utils import write_json
 from .dist import unwrap
@@ -23,29 +25,40 @@ def example_inputs(runner, loader=None):
     return model.data_preprocessor(batch, False)['inputs']
 
 
-def export_runner_model(runner, path: str, inputs=None) -> dict:
-    """Export the deployable part of the runner's model (see mmvitq.deploy.targets) to `path`; returns a report
-    (its quantized points) also written next to it as `<path without .onnx>_points.json`."""
-    from ..deploy import export_onnx
+def deployable(runner, fold: bool = False) -> tuple[nn.Module, Optional[list], list[str]]:
+    """(the module to export: the part of the runner's model that runs at test time (see mmvitq.deploy.targets),
+    a folded copy with `fold` (see mmvitq.deploy.fold); its output names; the linears whose inputs were folded)."""
+    from ..deploy.fold import fold_channel_inputs
     from ..deploy.targets import deploy_target, export_module
-    target = deploy_target(unwrap(runner.model)).eval()
+    target, folded = deploy_target(unwrap(runner.model)).eval(), []
+    if fold:
+        target = copy.deepcopy(target)
+        folded = fold_channel_inputs(target)
     module, output_names = export_module(target)
-    inputs = example_inputs(runner) if inputs is None else inputs
+    return module, output_names, folded
+
+
+def export_runner_model(runner, path: str, fold: bool = False) -> tuple[dict, nn.Module]:
+    """Export the runner's model (see `deployable`) to `path`, its example input the first test batch; returns a
+    report (its quantized points, the folded linears), also written next to it as `<path without .onnx>_points.json`,
+    and the exported PyTorch module."""
+    from ..deploy import export_onnx
+    module, output_names, folded = deployable(runner, fold)
+    inputs = example_inputs(runner)
     points = export_onnx(module, (inputs, ), path, ['input'], output_names)
     for point in points:  # paths in the model that runs at test time, as in its checkpoint and qconfig
         point['path'] = point['path'].removeprefix('model.')
-    report = dict(onnx=path, input_shape=list(inputs.shape), points=points)
+    report = dict(onnx=path, input_shape=list(inputs.shape), folded=folded, points=points)
     write_json(osp.splitext(path)[0] + '_points.json', report, indent=1)
-    return report
+    return report, module
 
 
-def verify(runner, path: str, num_images: int) -> dict:
-    """PyTorch against onnxruntime (without and with graph optimisations) on the first `num_images` test images:
-    {'no optimisations' / 'optimised': dict(images, max_abs_diff[, argmax_agreement (%) for a classifier])}."""
+def verify(runner, module: nn.Module, path: str, num_images: int) -> dict:
+    """`module` (PyTorch) against onnxruntime running `path` (without and with graph optimisations) on the first
+    `num_images` test images: {'no optimisations' / 'optimised': dict(images, max_abs_diff[, argmax_agreement (%)
+    for a classifier])}."""
     from ..deploy.runtime import OrtModule
-    from ..deploy.targets import deploy_target, export_module
     model = unwrap(runner.model)
-    module, _ = export_module(deploy_target(model).eval())
     runtimes = {'no optimisations': OrtModule(path, optimize=False), 'optimised': OrtModule(path, optimize=True)}
     results = {name: dict(images=0, max_abs_diff=0.0, agree=0) for name in runtimes}
     seen = 0
@@ -72,9 +85,10 @@ def verify(runner, path: str, num_images: int) -> dict:
 
 
 def summarize_kernels(kernels: dict) -> str:
-    """One line: how many matmuls/convs run on integer kernels, and which kernels."""
+    """One line: how many matmuls/convs run on integer kernels, on packed low-bit weights, and which kernels."""
     counts = ', '.join(f'{k} x{n}' for k, n in sorted(kernels['counts'].items()))
-    return f"{kernels['integer']}/{kernels['total']} matmuls/convs on integer kernels ({counts})"
+    return (f"{kernels['integer']}/{kernels['total']} matmuls/convs on integer kernels, {kernels['nbits']} on packed "
+            f"low-bit weights with float inputs ({counts})")
 
 
 @HOOKS.register_module()
@@ -84,15 +98,18 @@ class OnnxRuntimeHook(Hook):
 
     Args:
         optimize: onnxruntime's graph optimisations (its integer kernels); False runs the QDQ graph as written.
+        fold: fold per-channel post-LayerNorm inputs first (mmvitq.deploy.fold), so those linears run on integer
+            kernels; the folded model is what is tested.
         out: the ONNX file to write.
     """
 
     priority = 'VERY_LOW'
 
-    def __init__(self, optimize: bool = True, out: Optional[str] = None) -> None:
-        if not isinstance(optimize, bool):
-            raise ValueError(f'custom_hooks: OnnxRuntimeHook.optimize must be True or False, got {optimize!r}')
-        self.optimize, self.out, self._swap = optimize, out, None
+    def __init__(self, optimize: bool = True, fold: bool = False, out: Optional[str] = None) -> None:
+        for name, value in (('optimize', optimize), ('fold', fold)):
+            if not isinstance(value, bool):
+                raise ValueError(f'custom_hooks: OnnxRuntimeHook.{name} must be True or False, got {value!r}')
+        self.optimize, self.fold, self.out, self._swap = optimize, fold, out, None
 
     def before_test(self, runner) -> None:
         from ..deploy.runtime import kernel_report
@@ -101,8 +118,10 @@ class OnnxRuntimeHook(Hook):
         target = deploy_target(unwrap(runner.model))
         path = self.out or osp.join(runner.work_dir, f'{bits_tag(target)}.onnx')
         if dist.is_main_process():
-            report = export_runner_model(runner, path)
-            print_log(f'OnnxRuntimeHook: exported {len(report["points"])} quantized points to {path}', logger='current')
+            report, _ = export_runner_model(runner, path, self.fold)
+            folded = f'; {len(report["folded"])} per-channel inputs folded' if self.fold else ''
+            print_log(f'OnnxRuntimeHook: exported {len(report["points"])} quantized points to {path}{folded}',
+                      logger='current')
             if self.optimize:
                 print_log(f'OnnxRuntimeHook: {summarize_kernels(kernel_report(path))}', logger='current')
         dist.barrier()

@@ -72,13 +72,13 @@ def test_onnxruntime_reproduces_the_fake_quant_model(case, data_root, tmp_path):
     config, options = CASES[case]
     runner = calibrated_runner(config, options, data_root, tmp_path)
     path = str(tmp_path / 'model.onnx')
-    report = export_runner_model(runner, path)
+    report, module = export_runner_model(runner, path)
     graph = onnx.load(path).graph
     assert {n.domain for n in graph.node} <= {''} and not any('mmvitq' in n.op_type for n in graph.node)
     model = unwrap(runner.model)
     target = getattr(model, 'student', model)
     tolerance = 4 * last_activation_step(report['points'], target)
-    results = verify(runner, path, TEST_IMAGES)
+    results = verify(runner, module, path, TEST_IMAGES)
     for name, result in results.items():
         assert result['images'] == TEST_IMAGES
         assert result['argmax_agreement'] == 100.0, (name, result)
@@ -114,3 +114,24 @@ def test_bad_models_fail_before_any_file_is_written(data_root, tmp_path):  # noq
     with pytest.raises(ExportError, match=first):
         export_runner_model(runner, str(tmp_path / 'uncalibrated.onnx'))
     assert not [p for p in os.listdir(tmp_path) if p.endswith('.onnx')]
+
+
+def test_fold_puts_the_linears_after_each_layernorm_on_integer_kernels(data_root, tmp_path):  # noqa: F811
+    """Per-channel inputs of qkv and fc1 folded into their LayerNorm (RepQ-ViT's reparameterisation): those 12
+    linears run on MatMulIntegerToFloat, onnxruntime reproduces the folded model, and the folded model (weights
+    recalibrated) predicts as the checkpoint does on all but a few images."""
+    runner = calibrated_runner(PTQ.format('minmax-channel'), W8A8, data_root, tmp_path)
+    path = str(tmp_path / 'folded.onnx')
+    report, folded = export_runner_model(runner, path, fold=True)
+    assert len(report['folded']) == 12 and all(p.endswith(('attn.qkv', 'ffn.layers.0.0')) for p in report['folded'])
+    layers = kernel_report(path)['layers']
+    assert {layers[p.removeprefix('model.')] for p in report['folded']} == {'MatMulIntegerToFloat'}
+    assert all(layers[p] != 'MatMulIntegerToFloat' for p in layers if p.endswith(('attn.proj', 'ffn.layers.1')))
+    tolerance = 4 * last_activation_step(report['points'], folded.model)
+    for name, result in verify(runner, folded, path, TEST_IMAGES).items():
+        assert result['argmax_agreement'] == 100.0 and result['max_abs_diff'] <= tolerance, (name, result)
+    unfolded = unwrap(runner.model)
+    with torch.no_grad():
+        images = unfolded.data_preprocessor(next(iter(runner.test_dataloader)), False)['inputs']
+        same = (folded(images).argmax(1) == unfolded(images, mode='tensor').argmax(1)).float().mean()
+    assert same >= 0.98
