@@ -13,7 +13,7 @@ from torch import nn
 
 from ..methods.repq import fold_channel_qparams
 from ..models.rules import norm_consumers
-from ..ops.reference import clamp_scale
+from ..ops.reference import kernel_qparams
 from ..quantizers import LSQQuantizer, UniformQuantizer
 
 
@@ -41,8 +41,7 @@ def fold_channel_inputs(model: nn.Module) -> list[str]:
         if not quants:
             continue
         first = quants[0]
-        scale = clamp_scale(first.scale.detach().float())
-        zero = torch.round(first.zero_point.detach().float().clamp(first.quant_min, first.quant_max))
+        scale, zero = kernel_qparams(first.scale.detach(), first.zero_point.detach(), first.quant_min, first.quant_max)
         for path in linears:
             linear = model.get_submodule(path)
             linear.input_quant = UniformQuantizer(bits=int(first.bits), symmetric=first.symmetric).to(scale.device)

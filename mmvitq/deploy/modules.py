@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import QuantConv2d, QuantLinear
-from ..ops.reference import clamp_scale
+from ..ops.reference import kernel_qparams
 from ..quantizers import BaseQuantizer, Log2Quantizer, LSQQuantizer, UniformQuantizer
 from . import ops
 from .pack import weight_codes
@@ -67,9 +67,8 @@ def _check_calibrated(quantizer: BaseQuantizer, path: str) -> None:
 def _qparams(quantizer: BaseQuantizer, channels: Optional[int]) -> tuple[Tensor, Tensor]:
     """Scale and integral zero point as the kernels use them: 0-d per tensor, else one per channel of the axis
     (a per-head quantizer's scales repeated over each head's channels)."""
-    scale = clamp_scale(quantizer.scale.detach().float())
-    zero = torch.round(quantizer.zero_point.detach().float().clamp(quantizer.quant_min, quantizer.quant_max))
-    zero = zero.nan_to_num(0.0)
+    scale, zero = kernel_qparams(quantizer.scale.detach(), quantizer.zero_point.detach(), quantizer.quant_min,
+                                 quantizer.quant_max)
     if quantizer.granularity == 'tensor':
         return scale.reshape(()), zero.reshape(())
     if quantizer.granularity == 'head':

@@ -2,8 +2,8 @@
 
 The model is first made exportable (`mmvitq.deploy.modules`), then exported by `torch.onnx.export(dynamo=True)`
 with our ops' translations; 4-bit casts of constants are folded into int4/uint4 initializers (the exporter's
-optimiser folds the small ones, `_fold_constant_casts` the rest), so codes are stored packed, two per byte. The file is written through a
-temporary name: it is complete or absent.
+optimiser folds the small ones, `_fold_constant_casts` the rest), so codes are stored packed, two per byte.
+The file is written through a temporary name: it is complete or absent.
 """
 import io
 import logging

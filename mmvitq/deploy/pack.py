@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import QuantConv2d, QuantLinear
-from ..ops.reference import clamp_scale
+from ..ops.reference import kernel_qparams
 from ..quantizers import BaseQuantizer
 
 PACKED_KEY = 'packed'
@@ -60,10 +60,9 @@ def weight_codes(quantizer: BaseQuantizer, weight: Tensor) -> tuple[Tensor, Opti
     Read back from the quantizer's own fake-quantized output, so they are exactly the model's.
     """
     axis = None if quantizer.granularity == 'tensor' else quantizer.ch_axis % weight.dim()
-    shape = list(weight.shape)
-    scale = _along(clamp_scale(quantizer.scale.detach().float()), axis, shape)
-    zero = _along(torch.round(quantizer.zero_point.detach().float().clamp(quantizer.quant_min, quantizer.quant_max))
-                  .nan_to_num(0.0), axis, shape)
+    scale, zero = kernel_qparams(quantizer.scale.detach(), quantizer.zero_point.detach(), quantizer.quant_min,
+                                 quantizer.quant_max)
+    scale, zero = _along(scale, axis, list(weight.shape)), _along(zero, axis, list(weight.shape))
     fake = quantizer.fake_quantize(weight.detach()).float()
     codes = (torch.round(fake * (1.0 / scale)) + zero).clamp(quantizer.quant_min, quantizer.quant_max)
     return codes.to(torch.int16), axis
@@ -130,9 +129,9 @@ def unpack_state_dict(packed: dict, blobs: dict) -> dict:
         for size in layer['shape']:
             count *= size
         codes = unpack_codes(codes, layer['quant_min'], layer['width'], count).reshape(layer['shape'])
-        scale = _along(clamp_scale(state[f'{path}.weight_quant.scale'].float()), layer['axis'], layer['shape'])
-        zero = _along(torch.round(state[f'{path}.weight_quant.zero_point'].float().clamp(
-            layer['quant_min'], layer['quant_max'])).nan_to_num(0.0), layer['axis'], layer['shape'])
+        scale, zero = kernel_qparams(state[f'{path}.weight_quant.scale'], state[f'{path}.weight_quant.zero_point'],
+                                     layer['quant_min'], layer['quant_max'])
+        scale, zero = _along(scale, layer['axis'], layer['shape']), _along(zero, layer['axis'], layer['shape'])
         state[f'{path}.weight'] = (codes.float() - zero) * scale
     return state
 

@@ -9,7 +9,6 @@ float (weight-only quantization, or a simulated per-axis activation) becomes Mat
 0 (the default here) computes in float as the graph says, 4 quantizes the input to int8 on the fly (faster,
 not the exported model's numbers).
 """
-import os
 import os.path as osp
 import tempfile
 from collections import Counter
@@ -112,7 +111,3 @@ def cpu_features() -> list[str]:
     except OSError:
         return []
     return [flag for flag in wanted if flag in flags]
-
-
-def threads_default() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1

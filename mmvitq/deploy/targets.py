@@ -7,7 +7,7 @@
 run on it unchanged.
 """
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 from torch import Tensor, nn
 
@@ -46,11 +46,10 @@ class DetectorFeatures(nn.Module):
         return tuple(self.model.extract_feat(inputs))
 
 
-def export_module(target: nn.Module) -> tuple[nn.Module, list[str]]:
-    """(the module to export from `target`, its output names)."""
+def export_module(target: nn.Module) -> tuple[nn.Module, Optional[list[str]]]:
+    """(the module to export from `target`, its output names: None for a detector's numbered feature maps)."""
     if is_detector(target):
-        outputs = DetectorFeatures(target)
-        return outputs, None
+        return DetectorFeatures(target), None
     return ClassifierLogits(target), ['logits']
 
 

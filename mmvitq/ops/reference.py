@@ -91,12 +91,18 @@ def fake_quant_per_token(x: Tensor, quant_min: int, quant_max: int, symmetric: b
 RESID_STEPS, RESID_MAX, CLIPPED, NAN = 250.0, 124.0, -128, -127
 
 
+def kernel_qparams(scale: Tensor, zero_point: Tensor, quant_min: int, quant_max: int) -> tuple[Tensor, Tensor]:
+    """Scale and zero point as the kernels use them: the scale clamped (`clamp_scale`), the zero point clamped to the
+    range and rounded (NaN -> 0); float32, shapes kept."""
+    zero = torch.round(zero_point.float().clamp(quant_min, quant_max)).nan_to_num(0.0)
+    return clamp_scale(scale.float()), zero
+
+
 def _packed_qparams(scale: Tensor, zero_point: Tensor, channels: int, quant_min: int,
                     quant_max: int) -> tuple[Tensor, Tensor]:
-    """Scale and zero point as the kernels use them (clamped scale, rounded and clamped zero), as [1, C, 1]."""
-    s = clamp_scale(scale).reshape(1, channels, 1)
-    z = torch.round(zero_point.clamp(quant_min, quant_max)).nan_to_num(0.0).reshape(1, channels, 1)
-    return s, z
+    """`kernel_qparams` as [1, C, 1]."""
+    s, z = kernel_qparams(scale, zero_point, quant_min, quant_max)
+    return s.reshape(1, channels, 1), z.reshape(1, channels, 1)
 
 
 def pack(x: Tensor, scale: Tensor, zero_point: Tensor, channels: int, inner: int, quant_min: int,

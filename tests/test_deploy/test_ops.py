@@ -84,7 +84,8 @@ def test_static_quantizer_matches_torch_fake_quant(cls, case, tmp_path):
         step = step.repeat_interleave(x.shape[quantizer.ch_axis] // step.numel()).reshape(view)
     assert_close_in_steps(got, want.detach(), step)
     assert len(points) == 1 and points[0]['bits'] == kwargs['bits']
-    types = {onnx.TensorProto.DataType.Name(i.data_type) for i in onnx.load(str(tmp_path / 'op.onnx')).graph.initializer}
+    graph = onnx.load(str(tmp_path / 'op.onnx')).graph
+    types = {onnx.TensorProto.DataType.Name(i.data_type) for i in graph.initializer}
     four = kwargs['bits'] == 4
     assert ('INT4' in types or 'UINT4' in types) == four  # 4-bit zero points are 4-bit; 2-3 bits clip inside 8
 
@@ -118,7 +119,8 @@ def test_per_token_quantizer_matches_row_wise_torch_fake_quant(symmetric, tmp_pa
             scale, zero = float(torch.maximum(-low, high)) / quantizer.quant_max, 0
         else:
             scale = float(high - low) / (quantizer.quant_max - quantizer.quant_min)
-            zero = int(min(max(quantizer.quant_min - round(float(low) / scale), quantizer.quant_min), quantizer.quant_max))
+            zero = quantizer.quant_min - round(float(low) / scale)
+            zero = int(min(max(zero, quantizer.quant_min), quantizer.quant_max))
         want.append(torch.fake_quantize_per_tensor_affine(row, scale, zero, quantizer.quant_min, quantizer.quant_max))
         steps.append(scale)
     want = torch.stack(want).reshape_as(x)

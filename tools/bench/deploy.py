@@ -8,10 +8,10 @@ sizes and speed do not depend on the values, and no accuracy is measured here (s
 README's deploy table for that). For each model:
 - bytes on disk: the fp32 checkpoint, packed checkpoints (W8, W4: tools/publish_model.py --pack), and ONNX files
   (fp32, W8A8, W4A8, W4 weights only, W4A4);
-- latency at batch 1 and 32 (median and p90, `--threads` intra-op threads, each run in its own process, which
-  gives its peak memory; also above the memory before the model loads): onnxruntime fp32, W8A8 on its integer kernels, W4 weights (MatMulNBits, float inputs and
-  int8 inputs: accuracy_level 0 and 4), W4A8 and W4A4 (QDQ simulated), and PyTorch: fp32 eager and our fake-quant
-  model (W8A8, W4A4);
+- latency at batch 1 and 32 (median and p90, `--threads` intra-op threads, each configuration in its own
+  process) and peak memory (RSS while the model loads and runs, also above the RSS before it): onnxruntime
+  fp32, W8A8 on its integer kernels, W4 weights (MatMulNBits, float inputs and int8 inputs: accuracy_level 0
+  and 4), W4A8 and W4A4 (QDQ simulated), and PyTorch: fp32 eager and our fake-quant model (W8A8, W4A4);
 - which kernel each matmul runs on (integer or float), and the CPU's instruction-set extensions.
 Prints a table with each latency as a ratio to onnxruntime fp32 and writes JSON.
 """
