@@ -277,21 +277,31 @@ def _convert(module: nn.Module, prefix: str, shapes: dict, report: list) -> None
             _convert(child, f'{path}.', shapes, report)
 
 
-def exportable(model: nn.Module, run: Callable[[nn.Module], object]) -> tuple[nn.Module, list[dict]]:
-    """A copy of `model` (eval mode) in which every quantizer and quantized layer is its export rule's module,
-    and the list of its quantized points. `run(model)` runs one example forward (to learn activation shapes).
-
-    Raises ExportError naming the module when the model has no quantized point (a float model), a quantizer
-    that is not calibrated, or a quantizer without an export rule.
-    """
-    model = copy.deepcopy(model).eval()
+def check_exportable(model: nn.Module) -> None:
+    """Raise ExportError naming the module when `model` has no quantizer (a float model), an attention without an
+    export rule, or a quantizer that is not calibrated; before any work or file."""
     quantizers = {path: m for path, m in model.named_modules() if isinstance(m, BaseQuantizer)}
     if not quantizers:
         raise ExportError(f'{type(model).__name__} has no quantizer: a float model (use a quantized config: '
                           'a Quant* backbone or a method model)')
+    routed = [path for path, m in model.named_modules() if hasattr(m, '_mmvitq_routers')]
+    if routed:
+        raise ExportError(f'{routed[0]} ({type(model.get_submodule(routed[0])).__name__}): attentions that run their '
+                          'own forward with routed matmuls (SwinV2, BEiT, EVA02: mmvitq.models.rules.routed) have no '
+                          'export rule yet')
     uncalibrated = [path for path, m in quantizers.items() if m.enabled and not m.calibrated]
-    if uncalibrated:  # before the example run, whose first batch would calibrate them
+    if uncalibrated:  # before any example run, whose first batch would calibrate them
         _check_calibrated(quantizers[uncalibrated[0]], f'{uncalibrated[0]} (and {len(uncalibrated) - 1} more)')
+
+
+def exportable(model: nn.Module, run: Callable[[nn.Module], object]) -> tuple[nn.Module, list[dict]]:
+    """A copy of `model` (eval mode) in which every quantizer and quantized layer is its export rule's module,
+    and the list of its quantized points. `run(model)` runs one example forward (to learn activation shapes).
+
+    Raises ExportError naming the module (see `check_exportable`, and a quantizer without an export rule).
+    """
+    check_exportable(model)
+    model = copy.deepcopy(model).eval()
     shapes = _input_shapes(model, run)
     report: list[dict] = []
     _convert(model, '', shapes, report)

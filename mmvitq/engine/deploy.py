@@ -43,7 +43,9 @@ def export_runner_model(runner, path: str, fold: bool = False) -> tuple[dict, nn
     report (its quantized points, the folded linears), also written next to it as `<path without .onnx>_points.json`,
     and the exported PyTorch module."""
     from ..deploy import export_onnx
+    from ..deploy.modules import check_exportable
     module, output_names, folded = deployable(runner, fold)
+    check_exportable(module)  # before reading any data
     inputs = example_inputs(runner)
     points = export_onnx(module, (inputs, ), path, ['input'], output_names)
     for point in points:  # paths in the model that runs at test time, as in its checkpoint and qconfig

@@ -106,7 +106,7 @@ def test_bad_models_fail_before_any_file_is_written(data_root, tmp_path):  # noq
     with pytest.raises(ExportError, match='has no quantizer: a float model'):
         export_runner_model(runner, str(tmp_path / 'float.onnx'))
     cfg = Config.fromfile(os.path.join(ROOT, PTQ.format('minmax')))
-    cfg.merge_from_dict({'test_dataloader.dataset.data_root': data_root, 'test_dataloader.dataset.indices': 8})
+    cfg.merge_from_dict({f'{split}_dataloader.dataset.data_root': data_root for split in ('train', 'val', 'test')})
     cfg.work_dir, cfg.load_from = str(tmp_path / 'uncalibrated'), FLOAT
     runner = Runner.from_cfg(cfg)
     runner.load_or_resume()

@@ -29,7 +29,7 @@ def test_packed_w4_checkpoint_is_small_and_loads_bit_exactly(data_root, tmp_path
     assert len(checkpoint['packed']['layers']) == len(packed_layers(unwrap(runner.model))) == 25  # 24 + patch embed
 
     cfg = Config.fromfile(os.path.join(ROOT, PTQ.format('minmax')))
-    cfg.merge_from_dict({'test_dataloader.dataset.data_root': data_root})
+    cfg.merge_from_dict({f'{split}_dataloader.dataset.data_root': data_root for split in ('train', 'val', 'test')})
     cfg.work_dir, cfg.load_from = str(tmp_path / 'packed'), packed
     again = Runner.from_cfg(cfg)
     again.load_or_resume()
