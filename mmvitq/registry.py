@@ -17,7 +17,7 @@ def build_quantizer(cfg: dict, registry: Registry) -> object:
     return cls(**args)
 
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmvitq', locations=['mmvitq.models'])
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmvitq', locations=['mmvitq.models.backbones'])
 QUANTIZERS = Registry('quantizer', parent=MODELS, scope='mmvitq', build_func=build_quantizer,
                       locations=['mmvitq.quantizers'])
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmvitq', locations=['mmvitq.engine'])

@@ -35,7 +35,11 @@ class QuantLinear(nn.Linear):
         return q.train(linear.training)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(_maybe(self.input_quant, x), _maybe(self.weight_quant, self.weight), self.bias)
+        return self.forward_with_bias(x, self.bias)
+
+    def forward_with_bias(self, x: Tensor, bias: Optional[Tensor]) -> Tensor:
+        """The quantized linear with another bias (families that build qkv's bias from q and v biases)."""
+        return F.linear(_maybe(self.input_quant, x), _maybe(self.weight_quant, self.weight), bias)
 
 
 class QuantConv2d(nn.Conv2d):

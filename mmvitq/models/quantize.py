@@ -1,13 +1,15 @@
 """quantize_model(model, qconfig): swap a model's layers for quantized twins, following the family rules."""
 import inspect
-from typing import Mapping, Optional
+import re
+import warnings
+from typing import Callable, Mapping, Optional
 
 from torch import nn
 
 from ..registry import QUANTIZERS
 from .modules import QuantAttentionCore, QuantConv2d, QuantLinear, QuantMatMul
 from .qconfig import FIRST_LAST, MODULE_TYPES, QConfig
-from .rules import RULES
+from .rules import library_of, rules_for
 
 
 def _join(prefix: str, name: str) -> str:
@@ -75,7 +77,25 @@ class _Builder:
         return quantized
 
 
-def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None) -> nn.Module:
+#: Class names of attention-like modules, which a family rule should give quantized matmuls.
+ATTENTION_LIKE = re.compile(r'attention|attn|msa', re.IGNORECASE)
+
+
+def unquantized_attention(model: nn.Module, skipped: frozenset = frozenset()) -> list[str]:
+    """Paths of the attention-like modules of `model` (a class name with 'Attention', 'Attn' or 'MSA', or a
+    `num_heads` attribute) that hold no quantized matmul, innermost first; `skipped` paths are left out."""
+    found = []
+    for path, module in model.named_modules():
+        if library_of(module) == 'mmvitq' or path in skipped:
+            continue
+        named = ATTENTION_LIKE.search(type(module).__name__) or hasattr(module, 'num_heads')
+        if named and not any(isinstance(m, QuantMatMul) for m in module.modules()):
+            found.append(path)
+    return [p for p in found if not any(q != p and (not p or q.startswith(f'{p}.')) for q in found)]
+
+
+def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None,
+                   filter_fn: Optional[Callable[[str, nn.Module], bool]] = None, strict: bool = False) -> nn.Module:
     """Quantize `model` in place and return it.
 
     Every Linear becomes a QuantLinear (typed qkv / proj / fc1 / fc2 / head / linear by the family
@@ -83,16 +103,30 @@ def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None)
     gets quantized q @ k^T and attn @ v. Other modules (LayerNorm, other convs) stay float.
     A qconfig `per_type` / `per_point` entry or an `overrides` path that matches nothing in the model is an
     error naming it and what the model has.
+
+    Args:
+        model: an mmpretrain, mmdet or timm model (or any model a registered rule knows).
+        qconfig: the quantization settings (see QConfig); None: W8A8 defaults.
+        filter_fn: `filter_fn(path, module)` -> whether to quantize that Linear, Conv2d or attention block, as in
+            torchao's quantize_; None quantizes all.
+        strict: raise ValueError, instead of warning, when an attention-like module is left with float matmuls
+            (no rule knows its family).
     """
     qconfig = QConfig.from_dict(qconfig)
     build = _Builder(qconfig)
+    rules = rules_for(model)
+    keep = filter_fn or (lambda path, module: True)
     types: dict[str, tuple[str, int]] = {}
     for path, module in model.named_modules():
-        for rule in RULES:
+        for rule in rules:
             types.update({_join(path, rel): t for rel, t in rule.layer_types(module).items()})
 
+    skipped = set()
     for path, module in list(model.named_modules()):
-        for rule in RULES:
+        if not keep(path, module):
+            skipped.add(path)
+            continue
+        for rule in rules:
             new = rule.quantize_attention(path, module, build.core)
             if new is not None:
                 if new is not module:
@@ -100,13 +134,23 @@ def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None)
                 break
 
     for path, module in list(model.named_modules()):
-        if isinstance(module, (QuantLinear, QuantConv2d)):
+        if isinstance(module, (QuantLinear, QuantConv2d)) or not keep(path, module):
             continue
         if isinstance(module, nn.Linear):
             module_type, heads = types.get(path, ('linear', 1))
             _set_module(model, path, build.linear(path, module, module_type, heads))
         elif isinstance(module, nn.Conv2d) and path in types:
             _set_module(model, path, build.conv(path, module, types[path][0]))
+
+    left = unquantized_attention(model, frozenset(skipped))
+    if left:
+        message = (f'quantize_model: {len(left)} attention-like modules keep float matmuls, no family rule knows '
+                   f'them: {", ".join(f"{p} ({type(model.get_submodule(p)).__name__})" for p in left[:8])}'
+                   f'{" ..." if len(left) > 8 else ""}; register a rule (mmvitq.models.rules.register_rule) or '
+                   'pass filter_fn to leave them out knowingly')
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=2)
 
     paths = dict(model.named_modules())
     unknown = [p for p in qconfig.overrides if p not in paths]

@@ -122,7 +122,7 @@ def test_unit_sizes_by_hand():
     measure_units(model, list(units.values()), batches(1)[0])
     fc1 = units['backbone.layers.0.ffn.layers.0.0']
     assert (fc1.params, fc1.act_elements, fc1.macs) == (48 * 24, 17 * 24, 17 * 24 * 48)  # 16 patches + cls
-    qk = units['backbone.layers.0.attn.scaled_dot_product_attention.qk']
+    qk = units['backbone.layers.0.attn.core.qk']
     assert (qk.params, qk.act_elements, qk.macs) == (0, 2 * 2 * 17 * 12, 2 * 17 * 17 * 12)  # 2 heads of 12
     patch = units['backbone.patch_embed.projection']
     assert (patch.params, patch.act_elements, patch.macs) == (24 * 49, 784, 16 * 24 * 49)

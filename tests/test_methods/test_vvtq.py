@@ -286,7 +286,7 @@ def test_vvtq_recipe_has_head_wise_scales_and_soft_loss(float_ckpt):
     attn = model.student.backbone.layers[0].attn
     assert attn.qkv.weight_quant.scale.numel() == 9  # q, k and v of 3 heads
     assert attn.proj.input_quant.scale.numel() == 3
-    core = attn.scaled_dot_product_attention
+    core = attn.core
     assert {q.scale.numel() for q in (core.qk.a_quant, core.qk.b_quant, core.av.a_quant, core.av.b_quant)} == {3}
     assert model.student.backbone.layers[0].ffn.layers[0][0].weight_quant.scale.numel() == 1
     assert model.student.backbone.patch_embed.projection.weight_quant._bits == 8

@@ -3,7 +3,8 @@ import torch
 from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 
-from mmvitq.models import QuantDetSwinTransformer, QuantMatMul
+from mmvitq.models import QuantMatMul
+from mmvitq.models.backbones import QuantDetSwinTransformer
 from mmvitq.quantizers import BaseQuantizer, calibration
 
 
@@ -53,7 +54,7 @@ def test_scoped_swin_type_follows_the_default_scope():
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
-    from mmvitq.models import QuantSwinTransformer
+    from mmvitq.models.backbones import QuantSwinTransformer
     small = dict(embed_dims=32, depths=[1, 1], num_heads=[1, 2], init_cfg=None)
     with DefaultScope.overwrite_default_scope('mmdet'):
         det = MMDET_MODELS.build(dict(type='mmvitq.QuantSwinTransformer', **small, strides=(4, 2),

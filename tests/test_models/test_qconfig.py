@@ -93,7 +93,7 @@ def test_quantizer_cfg_precedence():
 
 def test_log2_softmax_point(deit_tiny):
     q = quantize_model(copy.deepcopy(deit_tiny), dict(per_point=dict(softmax=dict(type='Log2Quantizer'))))
-    core = q.backbone.layers[0].attn.scaled_dot_product_attention
+    core = q.backbone.layers[0].attn.core
     assert type(core.av.a_quant).__name__ == 'Log2Quantizer' and type(core.av.b_quant).__name__ == 'UniformQuantizer'
     with torch.no_grad():
         assert torch.isfinite(q(torch.randn(2, 3, 32, 32), mode='tensor')).all()

@@ -115,15 +115,15 @@ def test_first_and_last_layers_keep_8_bits(deit_tiny):
 def test_overrides_and_per_type(deit_tiny):
     qconfig = dict(w_bits=4, a_bits=4, per_type=dict(qkv=dict(w_bits=6, weight=dict(granularity='head'))),
                    overrides={'backbone.layers.0.attn.qkv': dict(w_bits=3),
-                              'backbone.layers.1.attn.scaled_dot_product_attention.av': dict(a_bits=5)})
+                              'backbone.layers.1.attn.core.av': dict(a_bits=5)})
     q = quantize_model(copy.deepcopy(deit_tiny), qconfig)
     layers = q.backbone.layers
     assert int(layers[0].attn.qkv.weight_quant.bits) == 3
     assert int(layers[1].attn.qkv.weight_quant.bits) == 6
     assert layers[1].attn.qkv.weight_quant.granularity == 'head'
     assert layers[1].attn.qkv.weight_quant.num_heads == 3 * 3  # q, k and v of DeiT-tiny's 3 heads
-    assert int(layers[1].attn.scaled_dot_product_attention.av.a_quant.bits) == 5
-    assert int(layers[1].attn.scaled_dot_product_attention.qk.a_quant.bits) == 4
+    assert int(layers[1].attn.core.av.a_quant.bits) == 5
+    assert int(layers[1].attn.core.qk.a_quant.bits) == 4
 
 
 def test_state_dict_keys_of_float_model_are_kept(deit_tiny):
@@ -132,3 +132,69 @@ def test_state_dict_keys_of_float_model_are_kept(deit_tiny):
     assert float_keys <= set(q.state_dict())
     missing, unexpected = copy.deepcopy(q).load_state_dict(deit_tiny.state_dict(), strict=False)
     assert not unexpected and all(k.endswith(('scale', 'zero_point', 'bits', 'calibrated')) for k in missing)
+
+
+class UnknownAttention(torch.nn.Module):
+    """Attention that no family rule knows: its matmuls stay float."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.num_heads = 2
+        self.qkv = torch.nn.Linear(dim, 3 * dim)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return (q @ k.transpose(-2, -1)).softmax(-1) @ v
+
+
+def test_an_unknown_attention_is_warned_about_once_or_refused_when_strict():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), UnknownAttention(), UnknownAttention())
+    with pytest.warns(UserWarning, match=r'2 attention-like modules keep float matmuls.*: 1 \(UnknownAttention\), '
+                                         r'2 \(UnknownAttention\)') as record:
+        quantize_model(copy.deepcopy(model))
+    assert len([w for w in record if 'attention-like' in str(w.message)]) == 1
+    with pytest.raises(ValueError, match=r'2 attention-like modules keep float matmuls'):
+        quantize_model(copy.deepcopy(model), strict=True)
+    # left out knowingly: no warning, and the Linears inside stay float too
+    quantized = quantize_model(copy.deepcopy(model), filter_fn=lambda path, m: not path.startswith(('1', '2')))
+    assert isinstance(quantized[0], QuantLinear) and type(quantized[1].qkv) is torch.nn.Linear
+
+
+def test_filter_fn_leaves_out_what_it_rejects(deit_tiny):
+    model = quantize_model(copy.deepcopy(deit_tiny), filter_fn=lambda path, m: 'layers.0.' not in path)
+    kinds = {path: type(m).__name__ for path, m in model.named_modules() if isinstance(m, (QuantLinear, QuantMatMul))}
+    assert not any('layers.0.' in path for path in kinds)
+    assert any('layers.1.attn' in path and kind == 'QuantMatMul' for path, kind in kinds.items())
+
+
+def test_quantizing_a_timm_model_needs_no_openmmlab_library(tmp_path):
+    """In a fresh process where importing mmdet, mmpretrain or mmcv fails, a timm ViT quantizes fully."""
+    import subprocess
+    import sys
+    script = (
+        "import sys\n"
+        "for name in ('mmdet', 'mmpretrain', 'mmcv'):\n"
+        "    sys.modules[name] = None  # any import of them raises ImportError\n"
+        "import timm, torch\n"
+        "from mmvitq import quantize_model\n"
+        "from mmvitq.models import QuantLinear, QuantMatMul\n"
+        "model = quantize_model(timm.create_model('vit_tiny_patch16_224', num_classes=10), dict(w_bits=4, a_bits=4),"
+        " strict=True)\n"
+        "linears = sum(isinstance(m, QuantLinear) for m in model.modules())\n"
+        "matmuls = sum(isinstance(m, QuantMatMul) for m in model.modules())\n"
+        "print(linears, matmuls, tuple(model(torch.randn(1, 3, 224, 224)).shape))\n")
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ['49', '24', '(1,', '10)']  # 12 x (qkv, proj, fc1, fc2) + head; 12 x 2 matmuls
+
+
+def test_checkpoints_with_the_old_attention_paths_still_load(deit_tiny):
+    """Quantized ViT checkpoints of mmvitq 0.1 kept the attention matmuls at `attn.scaled_dot_product_attention.*`."""
+    model = quantize_model(copy.deepcopy(deit_tiny))
+    with torch.no_grad(), calibration(model):
+        model(torch.randn(2, 3, 32, 32))
+    state = {k.replace('.attn.core.', '.attn.scaled_dot_product_attention.'): v for k, v in model.state_dict().items()}
+    assert any('scaled_dot_product_attention.qk.a_quant.scale' in k for k in state)
+    fresh = quantize_model(copy.deepcopy(deit_tiny))
+    fresh.load_state_dict(state, strict=True)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))

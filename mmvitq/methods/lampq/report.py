@@ -34,6 +34,6 @@ def plot_allocation(allocation: Mapping[str, Mapping[str, int]], path: str, titl
 
 def _short(path: str) -> str:
     """A layer path without the container names every layer shares."""
-    for noise in ('backbone.', 'scaled_dot_product_attention.', 'layers.', 'stages.', 'blocks.', 'w_msa.'):
+    for noise in ('backbone.', 'core.', 'layers.', 'stages.', 'blocks.', 'w_msa.'):
         path = path.replace(noise, '')
     return path

@@ -4,10 +4,12 @@ from typing import Optional
 from mmdet.models.backbones.swin import SwinBlock, WindowMSA
 from torch import nn
 
+from . import register_rule
 from .base import CoreFactory, FamilyRule
 from .window_msa import QuantWindowAttention
 
 
+@register_rule('mmdet')
 class MMDetRule(FamilyRule):
     """mmdet's WindowMSA has the same forward as mmpretrain's and gets the same replacement."""
 
