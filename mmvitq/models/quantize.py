@@ -21,6 +21,12 @@ def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, name, module)
 
 
+def layer_points(module_type: str) -> tuple[str, str]:
+    """The points of a layer type's two quantizers: (input, weight) of a linear or conv, (a, b) of a matmul."""
+    return {'qk': ('q', 'k'), 'av': ('softmax', 'v'), 'fc2': ('gelu', 'weight')}.get(module_type,
+                                                                                   ('linear_input', 'weight'))
+
+
 class _Builder:
     """Builds the quantizer of one point from the qconfig, with the shape arguments of its tensor."""
 
@@ -50,16 +56,14 @@ class _Builder:
     def core(self, prefix: str, heads: int) -> QuantAttentionCore:
         """Quantized q @ k^T and attn @ v of an attention block with `heads` heads."""
         shape = dict(ch_axis=1, num_channels=heads, num_heads=heads, heads_ok=True)
-        qk, av = _join(prefix, 'qk'), _join(prefix, 'av')
-        core = QuantAttentionCore(
-            QuantMatMul(self(qk, 'qk', 'q', **shape), self(qk, 'qk', 'k', **shape)),
-            QuantMatMul(self(av, 'av', 'softmax', **shape), self(av, 'av', 'v', **shape)))
+        matmuls = [QuantMatMul(*(self(_join(prefix, kind), kind, point, **shape) for point in layer_points(kind)))
+                   for kind in ('qk', 'av')]
+        core = QuantAttentionCore(*matmuls)
         core.av.module_type = 'av'
         return core
 
     def linear(self, path: str, linear: nn.Linear, module_type: str, heads: int) -> QuantLinear:
-        point = 'gelu' if module_type == 'fc2' else 'linear_input'
-        input_quant = self(path, module_type, point, heads_ok=module_type == 'proj', ch_axis=-1,
+        input_quant = self(path, module_type, layer_points(module_type)[0], heads_ok=module_type == 'proj', ch_axis=-1,
                            num_channels=linear.in_features, num_heads=heads)
         weight_quant = self(path, module_type, 'weight', heads_ok=module_type == 'qkv', ch_axis=0,
                             num_channels=linear.out_features, num_heads=3 * heads)
@@ -168,6 +172,25 @@ def quantize_model(model: nn.Module, qconfig: 'Mapping | QConfig | None' = None,
             raise ValueError(f'{qconfig.where}.per_point.{point} matches no quantized point of this '
                              f'{type(model).__name__}; its quantized points are {present}')
     return model
+
+
+def quantization_points(model: nn.Module) -> list[dict]:
+    """Every quantization point of a quantized model, in model order: its layer's path (the key a qconfig's
+    `overrides` takes), the layer's type (`per_type`), the point (`per_point`, `points`) and its quantizer (None when
+    the point is off). For a float model: `quantization_points(quantize_model(copy.deepcopy(model)))`."""
+    rows = []
+    for path, module in model.named_modules():
+        if isinstance(module, (QuantLinear, QuantConv2d)):
+            quantizers = (module.input_quant, module.weight_quant)
+        elif isinstance(module, QuantMatMul):
+            quantizers = (module.a_quant, module.b_quant)
+        else:
+            continue
+        for point, quantizer in zip(layer_points(module.module_type), quantizers):
+            rows.append(dict(layer=path, type=module.module_type, point=point,
+                             quantizer=None if quantizer is None else f'{type(quantizer).__name__}('
+                             f'{quantizer.extra_repr()})'))
+    return rows
 
 
 def bits_tag(model: nn.Module) -> str:

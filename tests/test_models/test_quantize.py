@@ -198,3 +198,18 @@ def test_checkpoints_with_the_old_attention_paths_still_load(deit_tiny):
     fresh = quantize_model(copy.deepcopy(deit_tiny))
     fresh.load_state_dict(state, strict=True)
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
+
+
+def test_quantization_points_list_every_quantizer_with_its_override_key(deit_tiny):
+    from mmvitq.models import quantization_points
+    model = quantize_model(copy.deepcopy(deit_tiny), dict(points=('weight', 'q', 'k', 'softmax', 'v')))
+    rows = quantization_points(model)
+    layers = [m for m in model.modules() if isinstance(m, (QuantLinear, QuantConv2d, QuantMatMul))]
+    assert len(rows) == 2 * len(layers)
+    by_key = {(r['layer'], r['point']): r for r in rows}
+    assert by_key[('backbone.layers.0.attn.core.qk', 'q')]['type'] == 'qk'
+    assert by_key[('backbone.layers.0.attn.core.av', 'softmax')]['quantizer'].startswith('UniformQuantizer(bits=8')
+    assert by_key[('backbone.layers.0.ffn.layers.1', 'gelu')]['quantizer'] is None  # the point is off
+    assert by_key[('backbone.layers.0.ffn.layers.1', 'weight')]['type'] == 'fc2'
+    # each listed layer is a valid `overrides` key
+    quantize_model(copy.deepcopy(deit_tiny), dict(overrides={r['layer']: dict(w_bits=4) for r in rows[:3]}))
