@@ -18,11 +18,10 @@ from ..utils import write_json
 from .dist import unwrap
 
 
-def example_inputs(runner, loader=None):
-    """The first batch of `loader` (default: the test loader) as the model's preprocessed inputs."""
+def example_inputs(runner) -> torch.Tensor:
+    """The first batch of the test loader as the model's preprocessed inputs."""
     model = unwrap(runner.model)
-    batch = next(iter(loader if loader is not None else runner.test_dataloader))
-    return model.data_preprocessor(batch, False)['inputs']
+    return model.data_preprocessor(next(iter(runner.test_dataloader)), False)['inputs']
 
 
 def deployable(runner, fold: bool = False) -> tuple[nn.Module, Optional[list], list[str]]:
