@@ -1,5 +1,6 @@
 """mmvitq's registries: MODELS (scope 'mmvitq', child of mmengine's, so `type='mmvitq.X'` resolves from
-mmpretrain and mmdet configs), QUANTIZERS, a child of it that holds only quantizers, and RUNNERS (for
+mmpretrain and mmdet configs), QUANTIZERS, a child of it that holds only quantizers, OBSERVERS (the range
+observers and LSQ inits a quantizer names: `observer='mse'`, `init='lsq'`) and RUNNERS (for
 `runner_type='mmvitq.Runner'`)."""
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
@@ -21,3 +22,4 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmvitq', locations=['m
 QUANTIZERS = Registry('quantizer', parent=MODELS, scope='mmvitq', build_func=build_quantizer,
                       locations=['mmvitq.quantizers'])
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmvitq', locations=['mmvitq.engine'])
+OBSERVERS = Registry('observer', scope='mmvitq', locations=['mmvitq.quantizers'])

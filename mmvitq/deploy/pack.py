@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..models import QuantConv2d, QuantLinear
+from ..models import quantized_layers
 from ..ops.reference import kernel_qparams
 from ..quantizers import BaseQuantizer
 
@@ -70,9 +70,8 @@ def weight_codes(quantizer: BaseQuantizer, weight: Tensor) -> tuple[Tensor, Opti
 
 def packed_layers(model: nn.Module) -> dict[str, nn.Module]:
     """{path: layer} of the layers whose weight is quantized (an enabled, calibrated, static weight quantizer)."""
-    return {path: m for path, m in model.named_modules()
-            if isinstance(m, (QuantLinear, QuantConv2d)) and isinstance(m.weight_quant, BaseQuantizer)
-            and m.weight_quant.enabled and m.weight_quant.calibrated and m.weight_quant.granularity != 'token'}
+    return {path: m for path, m in quantized_layers(model, enabled=True).items()
+            if m.weight_quant.calibrated and m.weight_quant.granularity != 'token'}
 
 
 def _flatten(state: dict) -> tuple[list, dict]:

@@ -2,11 +2,11 @@
 from .deploy import OnnxRuntimeHook
 from .dist import setup_cpu_distributed
 from .gplq import GPLQTestLoop, GPLQTrainLoop
-from .hooks import RandomStateHook
+from .hooks import ProgressHook, QuantizerInitHook, RandomStateHook
 from .lampq import LampQTestLoop
 from .loops import PTQTestLoop, RepQViTTestLoop
 from .runner import Runner
-from .vvtq import OscillationTrackerHook, ProgressHook, QuantizerInitHook
+from .vvtq import OscillationTrackerHook
 
 __all__ = [
     'Runner', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',

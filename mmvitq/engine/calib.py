@@ -1,4 +1,5 @@
-"""What every calibrating loop and hook shares: the first N images of a loader, the same on every rank.
+"""What every calibrating loop and hook shares: the first N images of a loader, the same on every rank, and the
+calibration pass over them.
 
 Under DDP the training loader gives each rank its own shard, so calibrating on it gave each rank other
 ranges. `calibration_loader` reads the whole dataset in the order one process would (same seed, same
@@ -6,11 +7,14 @@ batching, the worker seeds of rank 0), so N processes calibrate on exactly the i
 `mmvitq.engine.dist.broadcast_state` then makes every rank hold rank 0's result bit for bit.
 """
 import functools
-from typing import Iterator, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import torch
 from mmengine.dist import get_world_size
+from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Sampler
+
+from ..quantizers import BaseQuantizer, calibration
 
 
 class WholeDatasetSampler(Sampler):
@@ -77,3 +81,23 @@ def first_images(loader: DataLoader, num_images: int) -> Iterator[dict]:
         seen += take
         if seen >= num_images:
             return
+
+
+def preprocessed(model: nn.Module, loader: DataLoader, num_images: int) -> Iterator[dict]:
+    """The first `num_images` images of `loader` through the model's data preprocessor (as at test time)."""
+    for batch in first_images(loader, num_images):
+        yield model.data_preprocessor(batch, False)
+
+
+@torch.no_grad()
+def observe(model: nn.Module, batches: Iterable[dict], quantizers: Optional[Iterable[BaseQuantizer]] = None) -> int:
+    """Calibrate the quantizers of `model` (or only `quantizers`) on preprocessed `batches`, the model in eval mode
+    and run as `mode='tensor'`; returns the number of images seen. Callers then give every rank rank 0's state
+    (`mmvitq.engine.dist.broadcast_state`)."""
+    model.eval()
+    seen = 0
+    with calibration(model, quantizers):
+        for data in batches:
+            model(data['inputs'], data.get('data_samples'), mode='tensor')
+            seen += len(data['inputs'])
+    return seen

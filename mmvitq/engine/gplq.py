@@ -31,7 +31,7 @@ from ..methods.gplq.stages import calibrate_activations, calibrate_weights, fit_
 from ..models import bits_tag
 from ..quantizers.base import check_int
 from ..utils import write_text
-from .calib import calibration_loader, first_images
+from .calib import calibration_loader, preprocessed
 from .dist import broadcast_state, unwrap
 
 STAGES = ('activation', 'weight', 'joint')
@@ -47,7 +47,7 @@ def _gplq(runner) -> GPLQ:
 
 def calib_inputs(model: GPLQ, loader: DataLoader, num_images: int) -> list[Tensor]:
     """The preprocessed inputs of the first `num_images` images of `loader`."""
-    return [model.data_preprocessor(batch, False)['inputs'] for batch in first_images(loader, num_images)]
+    return [data['inputs'] for data in preprocessed(model, loader, num_images)]
 
 
 def save_quantized(runner, model: GPLQ, last: bool = False) -> str:

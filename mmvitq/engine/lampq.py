@@ -29,10 +29,9 @@ from ..methods.lampq import find_units, search_allocation
 from ..methods.lampq.report import plot_allocation
 from ..methods.lampq.search import check_search_args, set_allocation
 from ..methods.lampq.synthetic import synthesize_batches
-from ..quantizers import calibration
 from ..quantizers.base import check_int
 from ..utils import write_json
-from .calib import first_images
+from .calib import observe, preprocessed
 from .dist import unwrap
 from .loops import PTQTestLoop
 
@@ -104,8 +103,7 @@ class LampQTestLoop(PTQTestLoop):
             print_log(f'LampQ: {self.search_images} synthetic images in {time.perf_counter() - start:.1f} s',
                       logger='current')
             return self.synthetic_batches
-        batches = first_images(self.calib_dataloader, self.search_images)
-        return [model.data_preprocessor(batch, False) for batch in batches]
+        return list(preprocessed(model, self.calib_dataloader, self.search_images))
 
     def search(self) -> dict:
         """Run LampQ's search on the model; returns the allocation (also written as JSON)."""
@@ -147,7 +145,4 @@ class LampQTestLoop(PTQTestLoop):
         """Zero-shot: calibrate on the synthetic images; else on the calibration loader as PTQ does."""
         if self.data != 'synthetic':
             return super()._observe(model)
-        with torch.no_grad(), calibration(model):
-            for batch in self.synthetic_batches:
-                model(batch['inputs'], mode='tensor')
-        return sum(len(b['inputs']) for b in self.synthetic_batches)
+        return observe(model, self.synthetic_batches)

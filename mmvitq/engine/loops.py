@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader
 
 from ..methods.repq import fold_channel_qparams, observe_post_norm_channels
 from ..models import bits_tag
-from ..quantizers import calibration, quantizers_of
+from ..quantizers import quantizers_of
 from ..quantizers.base import check_int
-from .calib import calibration_loader, first_images
+from .calib import calibration_loader, observe, preprocessed
 from .dist import broadcast_state, unwrap
 
 
@@ -49,7 +49,6 @@ class PTQTestLoop(TestLoop):
     def calibrate(self) -> int:
         """Observe `num_images` images and freeze every quantizer; returns the number of images seen."""
         model = unwrap(self.runner.model)
-        model.eval()
         seen = self._observe(model)
         broadcast_state(model)
         quantizers = quantizers_of(model)
@@ -64,12 +63,7 @@ class PTQTestLoop(TestLoop):
 
     def _observe(self, model: torch.nn.Module) -> int:
         """Run the calibration batches with every quantizer observing; returns the number of images."""
-        seen = 0
-        with torch.no_grad(), calibration(model):
-            for batch in first_images(self.calib_dataloader, self.num_images):
-                model.test_step(batch)
-                seen += len(batch['inputs'])
-        return seen
+        return observe(model, preprocessed(model, self.calib_dataloader, self.num_images))
 
     def run(self) -> dict:
         quantizers = quantizers_of(self.runner.model)

@@ -1,9 +1,7 @@
-"""Hooks of quantization-aware training (VVTQ and any QAT config):
+"""OscillationTrackerHook: how often VVTQ's (or any QAT run's) integer weights flip, logged, plotted, checkpointed.
 
-    custom_hooks = [dict(type='QuantizerInitHook', num_images=512),   # quantizer ranges from data, before step 1
-                    dict(type='ProgressHook'),                        # model.progress for schedules inside losses
-                    dict(type='OscillationTrackerHook', interval=1),  # flips of the integer weights, logged/plotted
-                    dict(type='RandomStateHook')]
+    custom_hooks = [dict(type='QuantizerInitHook', num_images=512), dict(type='ProgressHook'),
+                    dict(type='OscillationTrackerHook', interval=1), dict(type='RandomStateHook')]
 """
 import os.path as osp
 from typing import Optional
@@ -17,54 +15,10 @@ from mmengine.registry import HOOKS
 from ..methods.vvtq import OscillationTracker
 from ..methods.vvtq.regularizer import grid_position
 from ..methods.vvtq.report import plot_oscillation
-from ..models import QuantConv2d, QuantLinear
-from ..quantizers import calibration, quantizers_of
+from ..models import quantized_layers
 from ..quantizers.base import check_int
 from ..utils import write_json
-from .calib import calibration_loader, first_images
-from .dist import broadcast_state, unwrap as _unwrap
-
-
-@HOOKS.register_module()
-class QuantizerInitHook(Hook):
-    """Before the first training step of a fresh run, calibrate every quantizer on the first `num_images` training
-    images (each by its own init observer, e.g. MSE; the same images on every rank), then give every rank rank 0's
-    values. Skipped on resume."""
-
-    priority = 'HIGH'
-
-    def __init__(self, num_images: int = 512) -> None:
-        check_int('custom_hooks: QuantizerInitHook.num_images', num_images, 1)
-        self.num_images = num_images
-
-    def before_train(self, runner) -> None:
-        if runner.iter > 0:
-            return
-        model = _unwrap(runner.model)
-        loader = calibration_loader(runner, runner.cfg.train_dataloader)
-        seen = 0
-        model.eval()
-        with torch.no_grad(), calibration(model):
-            for batch in first_images(loader, self.num_images):
-                data = model.data_preprocessor(batch, False)
-                model(data['inputs'], data['data_samples'], mode='tensor')
-                seen += len(data['inputs'])
-        model.train()
-        broadcast_state(model)
-        quantizers = quantizers_of(model)
-        print_log(f'QuantizerInitHook: {sum(bool(q.calibrated) for q in quantizers)}/{len(quantizers)} quantizers '
-                  f'initialised on {seen} images', logger='current')
-
-
-@HOOKS.register_module()
-class ProgressHook(Hook):
-    """Before every training step, set `model.progress` to the fraction of training done (iter / max_iters)."""
-
-    def before_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None) -> None:
-        model = _unwrap(runner.model)
-        if not hasattr(model, 'progress'):
-            raise AttributeError(f'ProgressHook: {type(model).__name__} has no `progress` attribute to set')
-        model.progress = runner.iter / runner.max_iters
+from .dist import unwrap
 
 
 @HOOKS.register_module()
@@ -89,8 +43,7 @@ class OscillationTrackerHook(Hook):
         OscillationTracker(momentum)  # validates momentum
 
     def _layers(self, runner) -> dict:
-        return {name: m for name, m in _unwrap(runner.model).named_modules()
-                if isinstance(m, (QuantLinear, QuantConv2d)) and m.weight_quant is not None and m.weight_quant.enabled}
+        return quantized_layers(unwrap(runner.model), enabled=True)
 
     def rate(self) -> float:
         """The model's oscillation rate (EMA, %), each weight counted once."""

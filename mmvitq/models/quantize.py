@@ -6,6 +6,7 @@ from typing import Callable, Mapping, Optional
 
 from torch import nn
 
+from ..quantizers.base import BaseQuantizer
 from ..registry import QUANTIZERS
 from .modules import QuantAttentionCore, QuantConv2d, QuantLinear, QuantMatMul
 from .qconfig import FIRST_LAST, MODULE_TYPES, QConfig
@@ -90,7 +91,7 @@ def unquantized_attention(model: nn.Module, skipped: frozenset = frozenset()) ->
     `num_heads` attribute) that hold no quantized matmul, innermost first; `skipped` paths are left out."""
     found = []
     for path, module in model.named_modules():
-        if library_of(module) == 'mmvitq' or path in skipped:
+        if library_of(module) == 'mmvitq' or isinstance(module, BaseQuantizer) or path in skipped:
             continue
         named = ATTENTION_LIKE.search(type(module).__name__) or hasattr(module, 'num_heads')
         if named and not any(isinstance(m, QuantMatMul) for m in module.modules()):
@@ -191,6 +192,14 @@ def quantization_points(model: nn.Module) -> list[dict]:
                              quantizer=None if quantizer is None else f'{type(quantizer).__name__}('
                              f'{quantizer.extra_repr()})'))
     return rows
+
+
+def quantized_layers(model: nn.Module, enabled: bool = False) -> dict[str, nn.Module]:
+    """{path: layer} of the linears and convs of `model` whose weight has a quantizer (with `enabled`, only those
+    whose weight quantizer runs), in model order: the one list every method, hook and exporter reads."""
+    return {path: m for path, m in model.named_modules()
+            if isinstance(m, (QuantLinear, QuantConv2d)) and m.weight_quant is not None
+            and (m.weight_quant.enabled or not enabled)}
 
 
 def bits_tag(model: nn.Module) -> str:

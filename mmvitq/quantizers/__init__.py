@@ -1,10 +1,11 @@
 """Fake quantizers (uniform, LSQ, log2) with their range observers and the calibration context."""
+from ..registry import OBSERVERS
 from .base import BaseQuantizer
 from .calibration import calibration, disabled, quantizer_paths, quantizers_of, reset_calibration
 from .log2 import Log2Quantizer
 from .lsq import LSQQuantizer
-from .observers import (OBSERVERS, CalibrationError, EMAObserver, MinMaxObserver, MSEObserver, Observer,
-                        PercentileObserver, qparams_from_range)
+from .observers import (CalibrationError, EMAObserver, MinMaxObserver, MSEObserver, Observer, PercentileObserver,
+                        qparams_from_range)
 from .uniform import UniformQuantizer
 
 __all__ = [

@@ -179,6 +179,12 @@ class BaseQuantizer(nn.Module):
         self.observe(x)
         return self.freeze()
 
+    def calibrate_from(self, statistics: Observer) -> int:
+        """Calibrate from statistics observed elsewhere (e.g. at another width: an observer whose statistics do not
+        depend on the grid), mapped onto this quantizer's grid; returns the number of non-finite values left out."""
+        self.observer = statistics.on_grid(self.quant_min, self.quant_max)
+        return self.freeze()
+
     def set_qparams(self, scale: 'Tensor | float', zero_point: 'Tensor | float') -> None:
         """Set scale and zero point (broadcast to their shapes) in place and mark calibrated."""
         self.scale.data.copy_(torch.as_tensor(scale).expand_as(self.scale))

@@ -6,11 +6,12 @@ import torch
 from torch import Tensor, nn
 
 from ..ops import reference
-from ..registry import QUANTIZERS
+from ..registry import OBSERVERS, QUANTIZERS
 from .base import BaseQuantizer, check_choice
-from .observers import MinMaxObserver, MSEObserver, Observer, PercentileObserver
+from .observers import Observer
 
 
+@OBSERVERS.register_module(name='lsq')
 class LSQInitObserver(Observer):
     """LSQ's initial step size 2 * mean(|x|) / sqrt(quant_max) per row, with zero point 0.
 
@@ -31,13 +32,6 @@ class LSQInitObserver(Observer):
         return scale, torch.zeros_like(scale)
 
 
-INITS: dict[str, type[Observer]] = {
-    'minmax': MinMaxObserver,
-    'mse': MSEObserver,
-    'percentile': PercentileObserver,
-    'lsq': LSQInitObserver,
-}
-
 
 @QUANTIZERS.register_module()
 class LSQQuantizer(BaseQuantizer):
@@ -49,7 +43,8 @@ class LSQQuantizer(BaseQuantizer):
 
     Args:
         learnable_offset: learn the zero point as well (LSQ+); needs symmetric=False.
-        init: 'minmax', 'mse', 'percentile' or 'lsq' (2 * mean(|x|) / sqrt(quant_max), zero point 0).
+        init: the observer in `mmvitq.registry.OBSERVERS` that sets the initial scale: 'minmax', 'mse',
+            'percentile', 'ema' or 'lsq' (2 * mean(|x|) / sqrt(quant_max), zero point 0), or one of your own.
         init_kwargs: extra arguments of the init observer, e.g. dict(num_candidates=50) for 'mse'.
         Others: see `BaseQuantizer`; 'token' granularity has no scale to learn and is refused.
     """
@@ -59,7 +54,7 @@ class LSQQuantizer(BaseQuantizer):
                  init_kwargs: Optional[dict] = None) -> None:
         super().__init__(bits, symmetric, granularity, ch_axis, num_channels, num_heads)
         check_choice('granularity', granularity, self.GRANULARITIES[:3])
-        check_choice('init', init, tuple(INITS))
+        check_choice('init', init, tuple(OBSERVERS.module_dict))
         if not isinstance(learnable_offset, bool):
             raise ValueError(f'learnable_offset must be a bool (True or False), got {learnable_offset!r}')
         if learnable_offset and symmetric:
@@ -72,7 +67,7 @@ class LSQQuantizer(BaseQuantizer):
         self.reset_observer()  # also validates init_kwargs
 
     def make_observer(self) -> Observer:
-        return INITS[self.init](self.quant_min, self.quant_max, self.symmetric, **self.init_kwargs)
+        return OBSERVERS.get(self.init)(self.quant_min, self.quant_max, self.symmetric, **self.init_kwargs)
 
     def grad_factor(self, x: Tensor) -> float:
         per_scale = max(x.numel(), 1) / self.scale.numel()

@@ -3,6 +3,8 @@
 Non-finite values (NaN, +-inf) are left out of every statistic and counted (`nonfinite`); a scale whose
 rows held no finite value at all (every value non-finite, or empty batches) cannot be calibrated and
 `qparams()` raises `CalibrationError`, so a bad batch never turns into a silently broken scale.
+Observers are registered by name in `mmvitq.registry.OBSERVERS` ('minmax', 'ema', 'percentile', 'mse', and LSQ's
+'lsq' init), the one registry a UniformQuantizer's `observer` and an LSQQuantizer's `init` name.
 """
 import copy
 from typing import Optional
@@ -11,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ..ops import fake_quant_per_channel, reference
+from ..registry import OBSERVERS
 
 
 def qparams_from_range(lo: Tensor, hi: Tensor, quant_min: int, quant_max: int,
@@ -97,6 +100,7 @@ def batch_min_max(rows: Tensor, finite: Optional[Tensor]) -> tuple[Tensor, Tenso
     return torch.where(finite, rows, inf).amin(dim=1), torch.where(finite, rows, -inf).amax(dim=1)
 
 
+@OBSERVERS.register_module(name='minmax')
 class MinMaxObserver(Observer):
     """Running min and max over all batches."""
 
@@ -112,6 +116,7 @@ class MinMaxObserver(Observer):
         return self.lo, self.hi
 
 
+@OBSERVERS.register_module(name='ema')
 class EMAObserver(Observer):
     """Exponential moving average of each batch's min and max: stat += momentum * (batch_stat - stat).
 
@@ -166,6 +171,7 @@ def row_percentile(rows: Tensor, q: float, finite: Optional[Tensor] = None) -> T
     return torch.lerp(below, above, pos - k)
 
 
+@OBSERVERS.register_module(name='percentile')
 class PercentileObserver(Observer):
     """Each batch's (100 - p)-th and p-th percentiles, averaged over batches: clips rare outliers.
 
@@ -194,6 +200,7 @@ class PercentileObserver(Observer):
         return self.lo_sum / self.row_batches, self.hi_sum / self.row_batches
 
 
+@OBSERVERS.register_module(name='mse')
 class MSEObserver(MinMaxObserver):
     """Running min/max shrunk by the ratio, among k / num_candidates for k = 1..num_candidates, of least error.
 
@@ -231,10 +238,3 @@ class MSEObserver(MinMaxObserver):
         best = self.ratios.to(self.errors.device)[self.errors.argmin(dim=0)]
         return self._clip(best)
 
-
-OBSERVERS: dict[str, type[Observer]] = {
-    'minmax': MinMaxObserver,
-    'ema': EMAObserver,
-    'percentile': PercentileObserver,
-    'mse': MSEObserver,
-}

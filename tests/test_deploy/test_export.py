@@ -18,7 +18,7 @@ from mmvitq.deploy.runtime import kernel_report
 from mmvitq.engine import Runner
 from mmvitq.engine.deploy import export_runner_model, verify
 from mmvitq.engine.dist import unwrap
-from mmvitq.engine.vvtq import QuantizerInitHook
+from mmvitq.engine.hooks import QuantizerInitHook
 
 from test_tools.test_train_test import ROOT, data_root  # noqa: F401  (data_root is a fixture)
 

@@ -131,7 +131,7 @@ def test_compact_activations_keep_losses_and_weight_gradients(teacher_ckpt):
         calibrate_activations(model, calib)
         calibrate_weights(model)  # weights quantized too, as in the joint QAT ablation
         fit_feature_pca(model, calib)
-        losses = model.loss(images(8, 3), [DataSample().set_gt_label(i % 10) for i in range(8)])
+        losses = model(images(8, 3), [DataSample().set_gt_label(i % 10) for i in range(8)], mode='loss')
         sum(losses.values()).backward()
         grads.append({n: p.grad.clone() for n, p in model.student.named_parameters() if p.grad is not None})
         grads[-1]['losses'] = torch.stack(list(losses.values())).detach()

@@ -160,6 +160,22 @@ def test_an_unknown_attention_is_warned_about_once_or_refused_when_strict():
     assert isinstance(quantized[0], QuantLinear) and type(quantized[1].qkv) is torch.nn.Linear
 
 
+def test_a_quantizer_of_your_own_is_not_taken_for_an_attention(deit_tiny):
+    """Quantizers have `num_heads`; one defined outside mmvitq must not trip the unquantized-attention check."""
+    from mmvitq.quantizers import UniformQuantizer
+    from mmvitq.registry import QUANTIZERS
+
+    @QUANTIZERS.register_module(name='TestOwnQuantizer')
+    class OwnQuantizer(UniformQuantizer):
+        pass
+
+    try:
+        model = quantize_model(copy.deepcopy(deit_tiny), dict(act=dict(type='TestOwnQuantizer')), strict=True)
+        assert any(isinstance(m, OwnQuantizer) for m in model.modules())
+    finally:
+        QUANTIZERS.module_dict.pop('TestOwnQuantizer')
+
+
 def test_filter_fn_leaves_out_what_it_rejects(deit_tiny):
     model = quantize_model(copy.deepcopy(deit_tiny), filter_fn=lambda path, m: 'layers.0.' not in path)
     kinds = {path: type(m).__name__ for path, m in model.named_modules() if isinstance(m, (QuantLinear, QuantMatMul))}

@@ -179,3 +179,39 @@ def test_mse_default_candidates():
     torch.testing.assert_close(obs.ratios, torch.linspace(0.01, 1, 100))
     obs.update(torch.tensor([[0., 1., 2., 3., 4., 5., 6., 7.]]))  # on the grid of scale 1: no clipping wins
     torch.testing.assert_close(obs.qparams()[0], torch.tensor([1.]))
+
+
+def test_a_registered_observer_serves_uniform_and_lsq_quantizers():
+    """An observer registered by name in OBSERVERS is a UniformQuantizer's `observer` and an LSQQuantizer's `init`:
+    here one that clips at 1.0 whatever it sees gives scale 1/7 at 4 bits (hand-computed)."""
+    from mmvitq.quantizers import OBSERVERS, LSQQuantizer
+
+    @OBSERVERS.register_module(name='test_clip_at_one')
+    class ClipAtOne(MinMaxObserver):
+        def min_max(self):
+            lo, hi = super().min_max()
+            return torch.full_like(lo, -1.0), torch.full_like(hi, 1.0)
+
+    try:
+        for q in (UniformQuantizer(bits=4, observer='test_clip_at_one'), LSQQuantizer(bits=4, init='test_clip_at_one')):
+            q.calibrate(torch.tensor([-5.0, 3.0, 0.2]))
+            torch.testing.assert_close(q.scale.detach().reshape(()), torch.tensor(1 / 7))
+    finally:
+        OBSERVERS.module_dict.pop('test_clip_at_one')
+
+
+def test_calibrate_from_statistics_at_another_width_equals_calibrating_at_it():
+    """calibrate_from maps statistics observed at 8 bits onto a 4-bit grid exactly as observing at 4 bits does."""
+    x = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+    at8 = UniformQuantizer(bits=8, granularity='channel', num_channels=16, observer='percentile')
+    at8.start_observing()
+    at8.observe(x)
+    statistics = at8.observer
+    at4 = UniformQuantizer(bits=4, granularity='channel', num_channels=16, observer='percentile')
+    at4.calibrate_from(statistics)
+    direct = UniformQuantizer(bits=4, granularity='channel', num_channels=16, observer='percentile')
+    direct.calibrate(x)
+    assert bool(at4.calibrated)
+    torch.testing.assert_close(at4.scale, direct.scale)
+    torch.testing.assert_close(at4.zero_point, direct.zero_point)
+    torch.testing.assert_close(at4(x), direct(x))

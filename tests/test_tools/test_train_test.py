@@ -100,6 +100,23 @@ def test_lampq_searches_then_tests_and_its_checkpoint_retests(trained, tmp_path)
         assert json.load(a) == json.load(b)
 
 
+def test_plain_qat_trains_then_test_tool_reproduces(trained, tmp_path):
+    """configs/qat: the quantizers initialised on 64 images before the first step, 4 iterations, and tools/test.py on
+    the last checkpoint gives the last validation's top-1."""
+    checkpoint, _, subset = trained
+    config = 'configs/qat/lsq_deit-tiny-p4_4w4a_fashion-mnist.py'
+    options = [o for o in subset if not o.startswith('train_cfg.')] + [
+        f'model.checkpoint={checkpoint}', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+        'custom_hooks.0.num_images=64']
+    log = run(['tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options', *options])
+    assert re.search(r'QuantizerInitHook: (\d+)/\1 quantizers initialised on 64 images', log)
+    val_top1 = float(re.findall(r'Iter\(val\) \[\d+/\d+\]\s+accuracy/top1: ([\d.]+)', log)[-1])
+    run(['tools/test.py', config, str(tmp_path / 'iter_4.pth'), '--work-dir', str(tmp_path / 'test'), '--out',
+         str(tmp_path / 'metrics.json'), '--cfg-options', *options])
+    with open(tmp_path / 'metrics.json') as f:
+        assert json.load(f)['accuracy/top1'] == pytest.approx(val_top1, abs=1e-3)
+
+
 def test_demo_runs_every_method(trained, tmp_path):
     checkpoint, _, subset = trained
     run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',

@@ -51,9 +51,10 @@ def qat_config(work_dir: str, target: float, per_epoch: int, max_epochs: int) ->
     os.makedirs(work_dir, exist_ok=True)
     with open(path, 'w') as f:
         f.write(f"_base_ = ['{osp.join(ROOT, QAT)}']\n"
-                f"train_cfg = dict(max_epochs={max_epochs}, val_interval={per_epoch})\n"
-                "custom_hooks = [dict(type='RandomStateHook'), dict(type='EarlyStoppingHook', "
-                f"monitor='accuracy/top1', rule='greater', patience={max_epochs + 1}, stopping_threshold={target})]\n")
+                f"train_cfg = dict(max_iters={max_epochs * per_epoch}, val_interval={per_epoch})\n"
+                "custom_hooks = [dict(type='QuantizerInitHook', num_images=512), dict(type='RandomStateHook'), "
+                "dict(type='EarlyStoppingHook', monitor='accuracy/top1', rule='greater', "
+                f"patience={max_epochs + 1}, stopping_threshold={target})]\n")
     return path
 
 

@@ -10,7 +10,7 @@ for backward plus the step's transient buffers; whole-process peaks (`tools/benc
 - CPU: glibc's live heap bytes (mallinfo2), sampled after every aten op of the step; a buffer that lives and
   dies inside one of our C++ kernels is not seen.
 Inputs are random images of the right shape (memory does not depend on pixel values); the quantizers are
-initialised on them as the GPLQ loop does. Prints the table with each peak as a ratio to float fine-tuning
+initialised on them as the methods' loops and hooks do. Prints the table with each peak as a ratio to float fine-tuning
 and writes JSON.
 """
 import argparse
@@ -27,8 +27,9 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import mmvitq  # noqa: F401  (registers GPLQ)
-from mmvitq.methods.gplq.stages import calibrate_activations, calibrate_weights, fit_feature_pca
+import mmvitq  # noqa: F401  (registers GPLQ and QAT)
+from mmvitq.engine.calib import observe
+from mmvitq.methods.gplq.stages import fit_feature_pca
 from mmvitq.models.checkpoint import load_float_checkpoint
 from mmvitq.utils import write_json
 
@@ -68,21 +69,21 @@ class HeapPeak(TorchDispatchMode):
 
 
 def build(config: str, kind: str, inputs: torch.Tensor) -> torch.nn.Module:
-    """The model of `config` ready to train: 'float' its float architecture, else the GPLQ model with its
-    quantizers initialised on `inputs` as GPLQTrainLoop.prepare does."""
+    """The model of `config` ready to train: 'float' its float architecture, else the method's model with its
+    quantizers initialised on `inputs` (GPLQ: its activation quantizers, and the PCA basis)."""
     cfg = Config.fromfile(osp.join(ROOT, config))
+    key = 'teacher_checkpoint' if 'teacher_checkpoint' in cfg.model else 'checkpoint'
+    checkpoint = osp.join(ROOT, cfg.model[key])
     if kind == 'float':
         model = MODELS.build(cfg.model.architecture)
-        load_float_checkpoint(osp.join(ROOT, cfg.model.teacher_checkpoint), model)
+        load_float_checkpoint(checkpoint, model)
     else:
         cfg.model.compact_activations = kind == 'compact'
-        cfg.model.teacher_checkpoint = osp.join(ROOT, cfg.model.teacher_checkpoint)
+        cfg.model[key] = checkpoint
         model = MODELS.build(cfg.model)
         model.init_weights()
-        if cfg.train_cfg.stages == ('joint', ):
-            calibrate_weights(model)
-        calibrate_activations(model, [inputs])
-        if model.feature_loss_weight:
+        observe(model, [dict(inputs=inputs)])
+        if getattr(model, 'feature_loss_weight', 0):
             fit_feature_pca(model, [inputs])
     return model.to(inputs.device).train()
 
@@ -95,13 +96,13 @@ def step(model: torch.nn.Module, inputs: torch.Tensor, samples: list) -> tuple[f
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        losses = model.loss(inputs, samples)
+        losses = model(inputs, samples, mode='loss')
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
     else:
         with HeapPeak() as heap:
-            losses = model.loss(inputs, samples)
+            losses = model(inputs, samples, mode='loss')
             sum(v for k, v in losses.items() if 'loss' in k).backward()
         peak = heap.peak
     return peak / 2**20, time.perf_counter() - start

@@ -15,7 +15,7 @@ second half of training and its value at the end:
 - neither: LSQ with VVTQ's module-dependent quantizers only;
 - `--reg-weights`: VVTQ again with each of these final regulariser weights instead of the published 0.01, to show
   how oscillation and accuracy answer to the regulariser's strength;
-- baselines: plain LSQ QAT (configs/qat/lsq_..., GPLQ's joint loop: per-channel activations, task loss) for the
+- baselines: plain LSQ QAT (configs/qat/lsq_...: per-channel activations as GPLQ's, task loss) for the
   same epochs, and GPLQ (one epoch + weight PTQ), at b bits.
 `--epochs` shortens every schedule (default: each config's own). Writes vvtq_<bits>.json, vvtq_<bits>.md and
 vvtq_<bits>_oscillation.png (oscillation rate over training, per run) into --out-dir, e.g. vvtq_w2-w4.json.
@@ -169,7 +169,8 @@ def main() -> None:
                 / ITERS_PER_EPOCH
             quant = [f'model.qconfig.w_bits={bits}', f'model.qconfig.a_bits={bits}']
             lsq = train(f'W{bits}A{bits} plain LSQ QAT', LSQ, osp.join(args.work_dir, f'lsq{bits}'),
-                        quant + [f'train_cfg.max_epochs={max(int(round(epochs)), 1)}'])
+                        quant + [f'train_cfg.max_iters={max(int(round(epochs)), 1) * ITERS_PER_EPOCH}',
+                                f'train_cfg.val_interval={ITERS_PER_EPOCH}'])
             gplq = train(f'W{bits}A{bits} GPLQ', GPLQ, osp.join(args.work_dir, f'gplq{bits}'), quant)
             result['runs'] += [dict(lsq, bits=bits, baseline='lsq'), dict(gplq, bits=bits, baseline='gplq')]
     out = 'vvtq_' + '-'.join(f'w{b}' for b in args.bits)  # one name per bit set: runs at other bits keep theirs

@@ -29,7 +29,7 @@ def fit_feature_pca(model: GPLQ, batches: Sequence[Tensor]) -> int:
 @torch.no_grad()
 def calibrate_weights(model: GPLQ) -> int:
     """Enable every weight quantizer and set its range from its own weight (data-free); returns how many."""
-    layers = model.weight_quantized_layers()
+    layers = list(model.quantized_layers().values())
     for layer in layers:
         layer.weight_quant.calibrate(layer.weight)
     model.sync_weight_quant()

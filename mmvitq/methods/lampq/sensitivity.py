@@ -126,8 +126,7 @@ def bit_variants(model: nn.Module, units: Sequence[Unit], batches: Sequence[dict
             again = [q for q in quantizers if q not in statistics or not statistics[q].grid_free]
             for q in quantizers:
                 if q not in again:
-                    q.observer = statistics[q].on_grid(q.quant_min, q.quant_max)
-                    q.freeze()
+                    q.calibrate_from(statistics[q])
             observed = _observe(model, units, again, batches)
             statistics.update({q: o for q, o in observed.items() if q.granularity != 'token'})  # token: none
             for q in quantizers:

@@ -8,21 +8,16 @@ with the oscillation regulariser on a cosine ramp.
 quantized with `qconfig` and starts from the float `checkpoint`. The multi-crop distillation lives in the
 data: `LabelBankDataset` gives each crop the teacher's soft label as `gt_score`, and the loss is the soft
 cross-entropy against it, so no teacher runs here. The quantizers are initialised from data before the first step
-by `QuantizerInitHook`; `TrainingProgressHook` tells the model how far training is, for the ramp.
+by `QuantizerInitHook`; `ProgressHook` tells the model how far training is, for the ramp.
 """
 from typing import Optional
 
 import torch
-from mmdet.registry import MODELS as MMDET_MODELS
-from mmengine.model import BaseModel
-from mmengine.registry import MODELS as ROOT_MODELS
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor
 
-from ...models import QConfig, QuantConv2d, QuantLinear, quantize_model
-from ...models.checkpoint import load_float_checkpoint
 from ...quantizers import BaseQuantizer
-from ...registry import MODELS
+from ..base import register_algorithm
+from ..qat import QAT
 from .regularizer import cosine_ramp, oscillation_regularizer
 
 REGULARIZER_KEYS = ('weight', 'start')
@@ -41,8 +36,9 @@ def _check_regularizer(cfg: Optional[dict]) -> Optional[dict]:
     return cfg
 
 
-class VVTQ(BaseModel):
-    """A quantized student trained with LSQ, plus the oscillation regulariser (see the module docstring).
+@register_algorithm
+class VVTQ(QAT):
+    """Plain QAT plus the oscillation regulariser and the banked soft labels (see the module docstring).
 
     Args:
         architecture: config of the float model (classifier or detector).
@@ -50,45 +46,25 @@ class VVTQ(BaseModel):
         checkpoint: float weights of `architecture` to start from (None: its own init).
         regularizer: dict(weight=final weight, start=fraction of training where its cosine ramp begins), or
             None for plain LSQ.
+        compact_activations: see QuantAlgorithm.
     """
 
     def __init__(self, architecture: dict, qconfig: dict, checkpoint: Optional[str] = None,
-                 regularizer: Optional[dict] = dict(weight=0.01, start=0.25), data_preprocessor: Optional[dict] = None,
+                 regularizer: Optional[dict] = dict(weight=0.01, start=0.25),
+                 compact_activations: Optional[bool] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         self.regularizer = _check_regularizer(regularizer)
-        architecture = dict(architecture)
-        if data_preprocessor is not None:
-            architecture.setdefault('data_preprocessor', data_preprocessor)
-        student = ROOT_MODELS.build(architecture)
-        super().__init__(data_preprocessor=student.data_preprocessor, init_cfg=init_cfg)
-        quantize_model(student.backbone, QConfig.from_dict(qconfig, 'model.qconfig'))
-        self.student = student
-        self.checkpoint = checkpoint
+        super().__init__(architecture, qconfig, checkpoint, compact_activations, data_preprocessor, init_cfg)
         self.progress = 0.0
-
-    def init_weights(self) -> None:
-        if self.checkpoint is None:
-            self.student.init_weights()
-            return
-        try:
-            load_float_checkpoint(self.checkpoint, self.student)
-        except KeyError as e:
-            raise KeyError(f'model.checkpoint: {e.args[0]}') from e
 
     def quantized_weights(self) -> list[tuple[Tensor, BaseQuantizer]]:
         """(weight, its quantizer) of every quantized linear and conv whose weight quantizer runs."""
-        return [(m.weight, m.weight_quant) for m in self.student.modules()
-                if isinstance(m, (QuantLinear, QuantConv2d)) and m.weight_quant is not None and m.weight_quant.enabled]
+        return [(m.weight, m.weight_quant) for m in self.quantized_layers(enabled=True).values()]
 
     def regularizer_weight(self) -> float:
         if self.regularizer is None:
             return 0.0
         return cosine_ramp(self.progress, self.regularizer['weight'], self.regularizer['start'])
-
-    def forward(self, inputs: Tensor, data_samples: Optional[list] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        return self.student(inputs, data_samples, mode=mode)
 
     def loss(self, inputs: Tensor, data_samples: list) -> dict:
         """Soft cross-entropy against banked soft labels (`gt_score`) when the samples have them, else the
@@ -105,6 +81,3 @@ class VVTQ(BaseModel):
         losses['osc_weight'] = torch.tensor(weight)
         return losses
 
-
-for _registry in (MMPRETRAIN_MODELS, MMDET_MODELS, MODELS):
-    _registry.register_module(module=VVTQ)
