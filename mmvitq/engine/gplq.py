@@ -10,7 +10,7 @@
 - 'weight' (stage 2): weight PTQ (each weight quantizer calibrated on its weight), then the QwT
   block compensations fitted on `calib_images` images; saves `gplq_<bits>.pth` (e.g. `gplq_w4a4.pth`) and
   validates;
-- 'joint' (alone; the QAT ablation and baseline): weights and activations quantized and trained together.
+- 'joint' (alone; GPLQ's QAT ablation, with its feature loss): weights and activations quantized and trained together.
 `GPLQTestLoop` runs stage 2 on a checkpoint that lacks it (a stage-1 checkpoint, or the float one: PTQ
 with QwT), then tests. Under DDP every calibration reads the same first `calib_images` training images on
 every rank and rank 0's result is given to all, so N processes calibrate exactly as one.

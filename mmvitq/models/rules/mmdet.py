@@ -1,4 +1,5 @@
-"""Rules for mmdet's SwinTransformer: its WindowMSA (mmcv's FFN/PatchEmbed are covered by the mmpretrain rule)."""
+"""Rules for mmdet's SwinTransformer: its WindowMSA (mmcv's FFN is covered by the mmpretrain rule; mmdet's own
+PatchEmbed has no rule yet, so the patch-embedding conv of an mmdet Swin stays float)."""
 from typing import Optional
 
 from mmdet.models.backbones.swin import SwinBlock, WindowMSA
