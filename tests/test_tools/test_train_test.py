@@ -119,17 +119,49 @@ def test_plain_qat_trains_then_test_tool_reproduces(trained, tmp_path):
 
 def test_demo_runs_every_method(trained, tmp_path):
     checkpoint, _, subset = trained
-    run(['tools/demo.py', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
+    run(['tools/demo.py', '--full', '--checkpoint', checkpoint, '--bits', '4', '--work-dir', str(tmp_path), '--out',
          str(tmp_path / 'results'), '--bank-root', str(tmp_path / 'banks'), '--vvtq-iters', '2', '--cfg-options',
          *subset], timeout=1500)  # a dozen runs in one process
-    with open(tmp_path / 'results' / 'demo_w4.json') as f:
+    with open(tmp_path / 'results' / 'demo_full_w4.json') as f:
         rows = json.load(f)
-    METHODS = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))['METHODS']
-    expected = [('FP32', None)] + [(name, 4) for name, _, bits, _ in METHODS if 4 in bits]
+    demo = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))
+    expected = [('FP32', None)] + [(demo['row_label'](row, 2), 4) for row in demo['FULL_ROWS'] if 4 in row.bits]
     assert [(r['method'], r['bits']) for r in rows] == expected
     assert all(0 <= r['top1'] <= 100 and r['seconds'] > 0 and r['peak_mib'] > 100 for r in rows)
-    assert (tmp_path / 'results' / 'demo_w4.png').stat().st_size > 10_000
-    assert (tmp_path / 'results' / 'demo_w4.md').read_text().count('| W4A4 |') == len(rows) - 1
+    assert (tmp_path / 'results' / 'demo_full_w4.png').stat().st_size > 10_000
+    assert (tmp_path / 'results' / 'demo_full_w4.md').read_text().count('| W4A4 |') == len(rows) - 1
+
+
+def test_demo_default_rows_are_a_labelled_subset_of_full(tmp_path):
+    """The default demo's rows are --full's rows (same configs and widths), its trained rows on a shorter schedule
+    that their label names and their commands apply; --full trains on the whole training set."""
+    demo = runpy.run_path(os.path.join(ROOT, 'tools', 'demo.py'))
+    full = {(row.config, bits): row for row in demo['FULL_ROWS'] for bits in row.bits}
+    for row in demo['DEFAULT_ROWS']:
+        for bits in row.bits:
+            assert (row.config, bits) in full, row
+            if row.kind in ('ptq', 'lampq'):
+                assert full[row.config, bits]._replace(bits=row.bits) == row
+    short = [row for row in demo['DEFAULT_ROWS'] if row.kind in ('train', 'vvtq')]
+    assert {row.kind for row in short} == {'train', 'vvtq'}
+    assert all(row.train_images == demo['TRAIN_IMAGES'] // 4 and '1/4 epoch' in row.method for row in short)
+    assert all(row.train_images is None and '1 epoch' in row.method
+               for row in demo['FULL_ROWS'] if row.kind in ('train', 'vvtq'))
+
+    def plan(*argv):
+        args = demo['parse_args'](['--work-dir', str(tmp_path), *argv])
+        return {label: ' '.join(train_cmd or []) for label, _, _, _, train_cmd in demo['plan'](args, 'float.pth')}
+
+    default, everything = plan(), plan('--full')
+    assert set(default) <= set(everything) | {row.method for row in short}
+    assert len(default) < len(everything)
+    for row in short:
+        assert 'indices=15000' in default[row.method] and 'val_cfg=None' in default[row.method]
+    assert 'VVTQ (1/4 epoch)' in default and 'max_iters=118 ' in default['VVTQ (1/4 epoch)']
+    assert not any('indices=' in cmd for cmd in everything.values())
+    assert 'max_iters=469 ' in everything['VVTQ (1 epoch)']
+    assert demo['report_name'](False, [8, 4]) == 'demo' and demo['report_name'](True, [8, 4]) == 'demo_full'
+    assert demo['report_name'](True, [4]) == 'demo_full_w4'
 
 
 def test_bad_config_option_fails_before_training(tmp_path):
