@@ -12,9 +12,9 @@ W4A4, LampQ, and GPLQ and VVTQ for one epoch of the whole training split (severa
 demo_full.*.
 
 Each run is a tools/train.py or tools/test.py subprocess (its log goes to the work dir), timed on the wall clock,
-with its peak resident memory read from the OS. Each runs PyTorch on one thread (OMP_NUM_THREADS=1, `--threads`):
-the model is tiny, and on 2 shared cores two threads mostly wait for each other (PTQ MSE W4A4 beside other jobs:
-52 s on one thread, 243 s on two, the same top-1). Training runs skip their own validation passes (the validation
+with its peak resident memory read from the OS. Each runs PyTorch on half the cores (OMP_NUM_THREADS, `--threads`):
+the model is tiny, and the threads of a run otherwise compete with its data-loader worker (on 2 cores one thread
+is several times faster than two, with the same top-1). Training runs skip their own validation passes (the validation
 set is the test set, which the row's test run reads anyway). Writes OUT/demo.md (table and the commands behind each
 row), OUT/demo.json and OUT/demo.png (top-1 against bits); other --bits write demo_w4.* etc.
 """
@@ -255,7 +255,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument('--vvtq-iters', type=int, help="VVTQ's iterations (default: one pass over its training "
                         'images: 469 with --full, 118 otherwise)')
     parser.add_argument('--threads', type=int, help='PyTorch threads of each run (OMP_NUM_THREADS; default: the '
-                        'environment\'s OMP_NUM_THREADS, else 1)')
+                        'environment\'s OMP_NUM_THREADS, else half the cores)')
     parser.add_argument('--dry-run', action='store_true', help='print the rows and their commands, run nothing')
     return parser.parse_args(argv)
 
@@ -264,7 +264,8 @@ def main() -> None:
     start = time.perf_counter()
     args = parse_args()
     if args.threads is not None or 'OMP_NUM_THREADS' not in os.environ:
-        os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(args.threads or 1)  # every run's
+        threads = args.threads or max(1, (os.cpu_count() or 2) // 2)
+        os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(threads)  # every run's
     if args.train:
         checkpoint = osp.join(args.work_dir, 'fp32_train', 'epoch_N.pth') if args.dry_run else train_float(
             osp.join(args.work_dir, 'fp32_train'))
