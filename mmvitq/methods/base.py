@@ -6,8 +6,8 @@ The base builds the float `architecture` (any mmpretrain classifier or mmdet det
 with its data preprocessor, keeps a frozen float copy as `teacher` when the method distils (`with_teacher`),
 quantizes the backbone with `qconfig` and holds the result as `student`; loads the float `checkpoint` into both at
 `init_weights`; dispatches `forward` ('loss' to the method's `loss`, with activations saved compactly if asked;
-everything else to the student); and lists
-the quantized layers. A method subclasses it, overrides `loss` and adds what is its own.
+everything else to the student); and lists the quantized layers. A method subclasses it, overrides `loss` and adds
+what is its own.
 """
 import copy
 import os.path as osp
