@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -19,10 +18,7 @@ QCONFIG = dict(w_bits=3, a_bits=8,
                per_point=dict(softmax=dict(symmetric=False)))
 
 
-@pytest.fixture(autouse=True)
-def scope():
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        yield
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,6 @@
 what it builds, loads and lists, and how it dispatches, for every subclass."""
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -13,22 +12,14 @@ from mmvitq.methods.vvtq import VVTQ
 from mmvitq.models import QuantConv2d, QuantLinear
 from mmvitq.quantizers import disabled, quantizers_of
 
-from .tiny_vit import ARCH, save_float_checkpoint
+from .tiny_vit import ARCH
 
 QCONFIG = dict(w_bits=4, a_bits=4, weight=dict(type='LSQQuantizer', granularity='channel', init='minmax'),
                act=dict(type='LSQQuantizer', init='minmax'))
 PREPROCESSOR = dict(type='ClsDataPreprocessor', num_classes=10, mean=[72.94], std=[90.02])
 
 
-@pytest.fixture(autouse=True)
-def scope():
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        yield
-
-
-@pytest.fixture(scope='module')
-def float_ckpt(tmp_path_factory):
-    return save_float_checkpoint(tmp_path_factory.mktemp('float') / 'float.pth', head_std=0.5)
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
 def float_model(checkpoint: str) -> nn.Module:

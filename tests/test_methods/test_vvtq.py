@@ -12,7 +12,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -22,22 +21,14 @@ from mmvitq.methods.vvtq import dataset as dataset_module
 from mmvitq.methods.vvtq.dataset import BankedResizedCrop, draw_crop
 from mmvitq.quantizers import LSQQuantizer
 
-from .tiny_vit import ARCH, save_float_checkpoint
+from .tiny_vit import ARCH
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PREPROCESSOR = dict(type='ClsDataPreprocessor', num_classes=10, mean=[72.94], std=[90.02])
 RECIPE = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'vvtq.py'))
 
 
-@pytest.fixture(autouse=True)
-def scope():
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        yield
-
-
-@pytest.fixture(scope='module')
-def float_ckpt(tmp_path_factory):
-    return save_float_checkpoint(tmp_path_factory.mktemp('float') / 'float.pth', head_std=0.5)
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
 # -- regulariser ---------------------------------------------------------------------------------------------
