@@ -10,7 +10,7 @@ everything else to the student); and lists the quantized layers. A method subcla
 what is its own.
 """
 import copy
-import os.path as osp
+import importlib
 from contextlib import nullcontext
 from typing import Optional
 
@@ -23,6 +23,7 @@ from ..models import QConfig, quantize_model, quantized_layers
 from ..models.checkpoint import load_float_checkpoint
 from ..quantizers import BaseQuantizer, quantizers_of
 from ..registry import MODELS
+from ..utils import check_checkpoint_arg
 
 
 def register_algorithm(cls: type) -> type:
@@ -31,15 +32,11 @@ def register_algorithm(cls: type) -> type:
     MODELS.register_module(module=cls)
     for library in ('mmpretrain', 'mmdet'):
         try:
-            registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
+            registry = importlib.import_module(f'{library}.registry').MODELS
         except ImportError:
             continue
         registry.register_module(module=cls)
     return cls
-
-
-def _is_url(path: str) -> bool:
-    return path.startswith(('http://', 'https://'))
 
 
 class QuantAlgorithm(BaseModel):
@@ -82,14 +79,8 @@ class QuantAlgorithm(BaseModel):
         self.student = student
 
     def _check_checkpoint(self, checkpoint: Optional[str]) -> None:
-        field = f'model.{self.checkpoint_arg}'
-        if checkpoint is None and not self.checkpoint_required:
-            return
-        if not isinstance(checkpoint, str) or not checkpoint:
-            raise ValueError(f'{field} must be a checkpoint path or URL, got {checkpoint!r}')
-        if not _is_url(checkpoint) and not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'{field}: no such file {checkpoint!r} (train the float model first, or point it '
-                                    'at its checkpoint)')
+        if checkpoint is not None or self.checkpoint_required:
+            check_checkpoint_arg(f'model.{self.checkpoint_arg}', checkpoint)
 
     # -- state -------------------------------------------------------------------------------------------
     def float_models(self) -> list[nn.Module]:

@@ -66,8 +66,18 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: missing, truncated, not a checkpoint, or refused as unsafe."""
 
 
-def _is_url(path: str) -> bool:
+def is_url(path: str) -> bool:
+    """Whether `path` names a remote checkpoint (read by mmengine's loader) rather than a local file."""
     return '://' in path
+
+
+def check_checkpoint_arg(field: str, path: object) -> None:
+    """Before any work: raise naming the config `field` unless `path` is a URL or an existing local file."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f'{field} must be a checkpoint path or URL, got {path!r}')
+    if not is_url(path) and not osp.isfile(path):
+        raise FileNotFoundError(f'{field}: no such file {path!r} (train the float model first, or point it at its '
+                                'checkpoint)')
 
 
 def check_checkpoint_file(path: str) -> None:
@@ -93,7 +103,7 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = Fa
     A Runner checkpoint (training state) is accepted through `RUNNER_GLOBALS`. A file that is not a complete
     checkpoint, or one whose unpickling would need anything else (code), raises CheckpointError naming it.
     """
-    if _is_url(path):
+    if is_url(path):
         if unsafe:
             raise CheckpointError(f'checkpoint {path!r}: unsafe loading is only offered for local files')
         with runner_checkpoint_globals():

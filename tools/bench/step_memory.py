@@ -72,7 +72,7 @@ def build(config: str, kind: str, inputs: torch.Tensor) -> torch.nn.Module:
     """The model of `config` ready to train: 'float' its float architecture, else the method's model with its
     quantizers initialised on `inputs` (GPLQ: its activation quantizers, and the PCA basis)."""
     cfg = Config.fromfile(osp.join(ROOT, config))
-    key = 'teacher_checkpoint' if 'teacher_checkpoint' in cfg.model else 'checkpoint'
+    key = MODELS.get(cfg.model.type).checkpoint_arg  # the method's float-checkpoint argument
     checkpoint = osp.join(ROOT, cfg.model[key])
     if kind == 'float':
         model = MODELS.build(cfg.model.architecture)

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ...models.checkpoint import load_float_checkpoint
 from ...quantizers.base import check_int
-from ...utils import pid_alive, preserved_random_state
+from ...utils import check_checkpoint_arg, is_url, pid_alive, preserved_random_state
 from .label_bank import LabelBank, build_label_bank, merge_label_banks
 
 
@@ -165,15 +165,13 @@ class LabelBankDataset(Dataset):
             check_int(f'train_dataloader.dataset.{name}', value, low)  # where a LabelBankDataset sits in a config
         if not any(t.get('type') in ('BankedResizedCrop', BankedResizedCrop) for t in pipeline):
             raise ValueError("train_dataloader.dataset.pipeline needs a dict(type='BankedResizedCrop', size=...) step")
-        is_url = '://' in teacher_checkpoint
-        if not is_url and not osp.isfile(teacher_checkpoint):
-            raise FileNotFoundError(f'train_dataloader.dataset.teacher_checkpoint: no such file {teacher_checkpoint!r}')
+        check_checkpoint_arg('train_dataloader.dataset.teacher_checkpoint', teacher_checkpoint)
         teacher = dict(teacher)
         if data_preprocessor is not None:
             teacher.setdefault('data_preprocessor', data_preprocessor)
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         named = dataset if isinstance(dataset, dict) else f'{type(dataset).__qualname__} of {len(self.dataset)}'
-        content = teacher_checkpoint if is_url else f'sha256:{file_sha256(teacher_checkpoint)}'
+        content = teacher_checkpoint if is_url(teacher_checkpoint) else f'sha256:{file_sha256(teacher_checkpoint)}'
         settings = dict(dataset=named, pipeline=list(pipeline), teacher=teacher, teacher_checkpoint=content,
                         num_crops=num_crops, topk=topk, seed=seed, draws='seeded per image')
         self.pipeline = Compose(pipeline)
