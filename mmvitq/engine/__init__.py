@@ -5,10 +5,12 @@ from .gplq import GPLQTestLoop, GPLQTrainLoop
 from .hooks import ProgressHook, QuantizerInitHook, RandomStateHook
 from .lampq import LampQTestLoop
 from .loops import PTQTestLoop, RepQViTTestLoop
+from .optim import BackboneLayerDecayOptimWrapperConstructor
 from .runner import Runner
 from .vvtq import OscillationTrackerHook
 
 __all__ = [
     'Runner', 'setup_cpu_distributed', 'PTQTestLoop', 'RepQViTTestLoop', 'GPLQTrainLoop', 'GPLQTestLoop',
-    'LampQTestLoop', 'RandomStateHook', 'OnnxRuntimeHook', 'QuantizerInitHook', 'ProgressHook', 'OscillationTrackerHook'
+    'LampQTestLoop', 'RandomStateHook', 'OnnxRuntimeHook', 'QuantizerInitHook', 'ProgressHook',
+    'OscillationTrackerHook', 'BackboneLayerDecayOptimWrapperConstructor'
 ]

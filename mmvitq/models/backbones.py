@@ -1,5 +1,8 @@
 """Quantized ViT and Swin backbones: the float backbone built from the same arguments, then quantized.
 
+Also registers the float pieces a plain ViT needs in an mmdet detector: `WindowedVisionTransformer` (ViTDet's
+windowed attention) and the `SimpleFeaturePyramid` neck.
+
 Registered in mmpretrain's and mmdet's MODELS (and mmvitq's, for `type='mmvitq.Quant...'`), so a
 config swaps `type='VisionTransformer'` for `type='QuantVisionTransformer'` and adds `qconfig=dict(...)`.
 Quantization happens at construction; the float checkpoint in init_cfg loads afterwards into the
@@ -11,19 +14,22 @@ from typing import Mapping, Optional
 from mmdet.models.backbones import SwinTransformer as MMDetSwinTransformer
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.registry import DefaultScope
-from mmpretrain.models.backbones import SwinTransformer, VisionTransformer
+from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import nn
 
 from ..registry import MODELS
 from .qconfig import QConfig
+from .necks import LayerNorm2d, SimpleFeaturePyramid
 from .quantize import quantize_model
+from .vitdet import WindowedVisionTransformer
 
 WHERE = 'model.backbone.qconfig'  # where a quantized backbone's qconfig sits in an mmpretrain/mmdet config
 
 
-class QuantVisionTransformer(VisionTransformer):
-    """mmpretrain's VisionTransformer (ViT, DeiT) with quantized linears, patch embedding and attention."""
+class QuantVisionTransformer(WindowedVisionTransformer):
+    """mmpretrain's VisionTransformer (ViT, DeiT; ViTDet's windowed attention with `window_size`) with quantized
+    linears, patch embedding and attention."""
 
     def __init__(self, *args, qconfig: Optional[Mapping] = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,6 +59,11 @@ def _swin_for_scope(*args, **kwargs) -> nn.Module:
     return cls(*args, **kwargs)
 
 
+for registry in (MMPRETRAIN_MODELS, MMDET_MODELS, MODELS):
+    registry.register_module(module=WindowedVisionTransformer)
+MMDET_MODELS.register_module(module=SimpleFeaturePyramid)
+MODELS.register_module(module=SimpleFeaturePyramid)
+MODELS.register_module(name='LN2d', module=LayerNorm2d)
 MMPRETRAIN_MODELS.register_module(module=QuantVisionTransformer)
 MMPRETRAIN_MODELS.register_module(module=QuantSwinTransformer)
 MMDET_MODELS.register_module(module=QuantVisionTransformer)
