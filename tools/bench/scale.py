@@ -6,8 +6,8 @@ One run, side by side, on DeiT-S and Swin-T at 224x224 (ImageNet-1k heads) and o
 Mask R-CNN (128x128 scenes, batch 8), all with random weights (cost does not depend on their values) and random
 inputs of the right shape. For each model, one training iteration (forward, backward, AdamW step) of:
 - float fine-tuning;
-- GPLQ stage 1 (4-bit activations, float weights), activations saved for backward as float copies and as compact
-  integer codes;
+- GPLQ stage 1 (4-bit activations, float weights; on classifiers with its PCA feature loss, which runs the float
+  teacher too), activations saved for backward as float copies and as compact integer codes;
 - plain LSQ QAT W4A4 (configs/_base_/qat.py);
 - a VVTQ step (configs/_base_/vvtq.py): soft labels read from a label bank (classifiers; the detector trains on
   its own losses), the oscillation regulariser at full weight and the oscillation tracker's update.
@@ -39,7 +39,7 @@ from step_memory import HeapPeak  # tools/bench/step_memory.py, beside this scri
 import mmvitq  # noqa: F401  (registers the methods)
 from mmvitq.engine.calib import observe
 from mmvitq.engine.vvtq import OscillationTrackerHook
-from mmvitq.methods.gplq.stages import calibrate_weights, fit_compensations
+from mmvitq.methods.gplq.stages import calibrate_weights, fit_compensations, fit_feature_pca
 from mmvitq.methods.vvtq.label_bank import LabelBank, build_label_bank
 from mmvitq.utils import write_json
 
@@ -56,10 +56,11 @@ SCHEDULES = dict(gplq=1, vvtq=150, qat=90)  # ImageNet epochs
 GPLQ_CALIB_IMAGES, VVTQ_BANK_CROPS = 512, 4
 
 
-def method_configs(architecture: dict, checkpoint: str) -> dict:
-    """The model config of each run on `architecture` (float weights in `checkpoint`)."""
+def method_configs(architecture: dict, checkpoint: str, detector: bool) -> dict:
+    """The model config of each run on `architecture` (float weights in `checkpoint`); GPLQ with its PCA feature
+    loss (a teacher forward each step) on classifiers, on the detection losses alone on detectors, as its configs."""
     gplq = dict(type='GPLQ', architecture=architecture, teacher_checkpoint=checkpoint,
-                qconfig=BASES['gplq'].gplq_qconfig, feature_loss_weight=0.0)
+                qconfig=BASES['gplq'].gplq_qconfig, feature_loss_weight=0.0 if detector else 1.0)
     return {
         'float fine-tune': architecture,
         'GPLQ stage 1': dict(gplq, compact_activations=False),
@@ -105,6 +106,8 @@ class Run:
         if hasattr(self.model, 'student'):
             self.model.init_weights()  # loads the float checkpoint
             observe(self.model, [data])  # the quantizers' initial ranges, as the methods' hooks and loops do
+            if getattr(self.model, 'feature_loss_weight', 0):
+                fit_feature_pca(self.model, [data['inputs']])  # GPLQ's PCA basis, before stage 1
         self.model.to(device).train()
         self.vvtq = name.startswith('VVTQ')
         if self.vvtq:
@@ -194,7 +197,7 @@ def bench_model(name: str, args, device: torch.device, tmp: str) -> dict:
         data = dict(inputs=data['inputs'].to(device), data_samples=[s.to(device) for s in data['data_samples']])
         bank = label_bank(osp.join(tmp, 'bank'), args.batch_size, num_classes) if scope == 'mmpretrain' else None
         runs, extra = {}, {}
-        for run_name, run_cfg in method_configs(architecture, checkpoint).items():
+        for run_name, run_cfg in method_configs(architecture, checkpoint, scope == 'mmdet').items():
             print(f'[bench] {name}: {run_name} ...', flush=True)
             run = Run(run_name, run_cfg, data, device, bank)
             runs[run_name] = run.measure(args.repeats)
