@@ -3,7 +3,8 @@
 # replace the distillation (no label bank), with the recipe's quantizers, module-dependent scales and oscillation
 # regulariser; AdamW at the detector's fine-tuning rate 1e-4, cosine to 0 over 2 epochs (500 iterations).
 #   python tools/train.py THIS_CONFIG ; python tools/test.py THIS_CONFIG work_dirs/<name>/iter_500.pth
-_base_ = ['../fp/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes.py', '../_base_/vvtq.py']
+_base_ = ['../fp/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes.py', '../_base_/vvtq.py',
+          '../_base_/vvtq_det_scenes.py']
 model = dict(
     _delete_=True,
     type='VVTQ',
@@ -11,11 +12,10 @@ model = dict(
     checkpoint='checkpoints/mask-rcnn_swin-nano-p4-w4_fpn_fashion-mnist-scenes-c85f6cc8.pth',
     qconfig=_base_.vvtq_qconfig,
     regularizer=_base_.vvtq_regularizer)
-optim_wrapper = dict(_base_.vvtq_optim_wrapper, optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
-                     clip_grad=dict(max_norm=10.0))
-param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=500, eta_min=0.0)]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=500, val_interval=250)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=250, by_epoch=False, max_keep_ckpts=2,
-                                     save_best=None))
-custom_hooks = [dict(_base_.vvtq_custom_hooks[0], num_images=64)] + _base_.vvtq_custom_hooks[1:]
+optim_wrapper = dict(_base_.vvtq_optim_wrapper, optimizer=_base_.vvtq_det_optimizer, clip_grad=dict(max_norm=10.0))
+param_scheduler = _base_.vvtq_det_param_scheduler
+train_cfg = _base_.vvtq_det_train_cfg
+default_hooks = _base_.vvtq_det_default_hooks
+custom_hooks = [dict(_base_.vvtq_custom_hooks[0], num_images=_base_.vvtq_det_init_images)
+                ] + _base_.vvtq_custom_hooks[1:]
 log_processor = dict(by_epoch=False)
