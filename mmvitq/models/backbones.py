@@ -19,8 +19,8 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import nn
 
 from ..registry import MODELS
-from .qconfig import QConfig
 from .necks import LayerNorm2d, SimpleFeaturePyramid
+from .qconfig import QConfig
 from .quantize import quantize_model
 from .vitdet import WindowedVisionTransformer
 
