@@ -25,16 +25,15 @@ Prints the tables with the arithmetic and writes JSON.
 import argparse
 import os
 import os.path as osp
-import statistics
 import tempfile
-import time
 from types import SimpleNamespace
 
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
-from step_memory import HeapPeak  # tools/bench/step_memory.py, beside this script
+from fake_quant import timeit  # tools/bench/fake_quant.py and step_memory.py, beside this script
+from step_memory import HeapPeak
 
 import mmvitq  # noqa: F401  (registers the methods)
 from mmvitq.engine.calib import observe
@@ -130,16 +129,10 @@ class Run:
             self.tracker.after_train_iter(SimpleNamespace(model=self.model, iter=0), 0)
 
     def measure(self, repeats: int) -> dict:
-        cuda = self.data['inputs'].is_cuda
-        self.step()  # warm-up: optimizer state, lazily created buffers, kernel caches
-        seconds = []
-        for _ in range(repeats):
-            sync(cuda)
-            start = time.perf_counter()
-            self.step()
-            sync(cuda)
-            seconds.append(time.perf_counter() - start)
-        if cuda:
+        device = self.data['inputs'].device
+        # one warm-up step first: optimizer state, lazily created buffers, kernel caches
+        seconds = timeit(self.step, device, repeats, warmup=1) / 1e3
+        if device.type == 'cuda':
             base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
             self.step()
@@ -148,36 +141,27 @@ class Run:
             with HeapPeak() as heap:
                 self.step()
             peak = heap.peak
-        return dict(seconds=statistics.median(seconds), peak_mib=peak / 2**20)
+        return dict(seconds=seconds, peak_mib=peak / 2**20)
 
     @torch.no_grad()
     def forward_seconds(self, repeats: int) -> float:
         """Median time of a no-grad forward of the batch (a label-bank or calibration pass)."""
         self.model.eval()
-        times = []
-        for _ in range(repeats + 1):
-            sync(self.data['inputs'].is_cuda)
-            start = time.perf_counter()
-            self.model(self.data['inputs'], self.data['data_samples'], mode='tensor')
-            sync(self.data['inputs'].is_cuda)
-            times.append(time.perf_counter() - start)
+        forward = lambda: self.model(self.data['inputs'], self.data['data_samples'], mode='tensor')  # noqa: E731
+        seconds = timeit(forward, self.data['inputs'].device, repeats, warmup=1) / 1e3
         self.model.train()
-        return statistics.median(times[1:])
+        return seconds
 
     def gplq_stage2_seconds(self) -> float:
         """GPLQ stage 2 (weight calibration, then QwT block by block) on the batch."""
-        sync(self.data['inputs'].is_cuda)
-        start = time.perf_counter()
-        calibrate_weights(self.model)
-        fit_compensations(self.model, [self.data['inputs']])
-        sync(self.data['inputs'].is_cuda)
+
+        def stage2() -> None:
+            calibrate_weights(self.model)
+            fit_compensations(self.model, [self.data['inputs']])
+
+        seconds = timeit(stage2, self.data['inputs'].device, 1, warmup=0) / 1e3
         self.model.train()
-        return time.perf_counter() - start
-
-
-def sync(cuda: bool) -> None:
-    if cuda:
-        torch.cuda.synchronize()
+        return seconds
 
 
 def bench_model(name: str, args, device: torch.device, tmp: str) -> dict:
